@@ -1,0 +1,197 @@
+//! Auth endpoints of auth collections: password sign-in and token refresh.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{JsonBody, MaybeAuth};
+use crate::App;
+use crate::auth::{password, token};
+use crate::records::{self, Record};
+use crate::schema::Collection;
+use crate::validation::{ValidationErrors, msg};
+
+type QueryPairs = Query<Vec<(String, String)>>;
+
+/// The auth collection named in the path, or PocketBase's 404.
+fn auth_collection(app: &App, id_or_name: &str) -> ApiResult<Arc<Collection>> {
+    app.collections()
+        .get(id_or_name)
+        .filter(|c| c.is_auth())
+        .ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "Missing or invalid auth collection context.",
+            )
+        })
+}
+
+/// Checks the collection's `authRule` for a record that proved its identity.
+fn check_auth_rule(c: &Collection) -> ApiResult<()> {
+    let rule = c.auth.as_ref().and_then(|a| a.auth_rule.clone());
+    match rule.as_deref() {
+        Some("") => Ok(()),
+        // Locked, or an expression this build cannot evaluate yet: fail closed.
+        _ => Err(ApiError::forbidden(
+            "The request doesn't satisfy the collection requirements to authenticate.",
+        )),
+    }
+}
+
+/// `{token, record}` for a record that just authenticated.
+fn auth_response(
+    c: &Collection,
+    record: &Record,
+    refreshable: bool,
+    q: &[(String, String)],
+) -> ApiResult<Value> {
+    let auth = c.auth.as_ref().ok_or_else(ApiError::internal)?;
+    let token_key = record.get_str("tokenKey").unwrap_or("");
+    let token = token::new_auth_token(
+        record.id(),
+        &c.id,
+        token_key,
+        &auth.auth_token.secret,
+        auth.auth_token.duration,
+        refreshable,
+    )?;
+    let fields = q
+        .iter()
+        .find(|(k, _)| k == "fields")
+        .map(|(_, v)| v.as_str());
+    let record_json = super::fields::pick(record.to_client_json(c, false, true), fields);
+    Ok(json!({"token": token, "record": record_json}))
+}
+
+async fn auth_with_password(
+    State(app): State<App>,
+    Path(coll): Path<String>,
+    Query(q): QueryPairs,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let c = auth_collection(&app, &coll)?;
+    let opts = c.auth.as_ref().ok_or_else(ApiError::internal)?;
+    if !opts.password_auth.enabled {
+        return Err(ApiError::forbidden(
+            "The collection is not configured to allow password authentication.",
+        ));
+    }
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (identity, pass, identity_field) =
+        (text("identity"), text("password"), text("identityField"));
+    let mut errs = ValidationErrors::new();
+    if identity.is_empty() {
+        errs.add(&["identity"], "validation_required", msg::REQUIRED);
+    }
+    if pass.is_empty() {
+        errs.add(&["password"], "validation_required", msg::REQUIRED);
+    }
+    if !identity_field.is_empty() && !opts.password_auth.identity_fields.contains(&identity_field) {
+        errs.add(
+            &["identityField"],
+            "validation_in_invalid",
+            "Must be a valid value.",
+        );
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::validation(
+            "An error occurred while validating the submitted data.",
+            errs,
+        ));
+    }
+    let fields: Vec<String> = if identity_field.is_empty() {
+        opts.password_auth.identity_fields.clone()
+    } else {
+        vec![identity_field]
+    };
+    let coll2 = c.clone();
+    let found = app
+        .db()
+        .read(move |conn| {
+            for f in &fields {
+                if let Some(r) = records::find_by_field(conn, &coll2, f, &identity)? {
+                    return Ok::<_, crate::db::DbError>(Some(r));
+                }
+            }
+            Ok(None)
+        })
+        .await?;
+    // bcrypt runs off the async workers, and runs even for unknown identities so both cases
+    // take the same time.
+    let hash = found
+        .as_ref()
+        .and_then(|r| r.get_str("password"))
+        .unwrap_or(password::dummy_hash())
+        .to_string();
+    let ok = tokio::task::spawn_blocking(move || password::verify(&pass, &hash))
+        .await
+        .unwrap_or(false);
+    let record = match (found, ok) {
+        (Some(r), true) => r,
+        _ => return Err(ApiError::bad_request("Failed to authenticate.")),
+    };
+    check_auth_rule(&c)?;
+    Ok(Json(auth_response(&c, &record, true, &q)?))
+}
+
+async fn auth_refresh(
+    State(app): State<App>,
+    Path(coll): Path<String>,
+    Query(q): QueryPairs,
+    headers: HeaderMap,
+    auth: MaybeAuth,
+) -> ApiResult<Json<Value>> {
+    let c = auth_collection(&app, &coll)?;
+    let Some(me) = auth.0 else {
+        return Err(ApiError::unauthorized(
+            "The request requires valid record authorization token.",
+        ));
+    };
+    if me.collection.id != c.id {
+        return Err(ApiError::forbidden(format!(
+            "The request requires auth record from {} collection.",
+            c.name
+        )));
+    }
+    check_auth_rule(&c)?;
+    if !me.refreshable {
+        // Non-refreshable (impersonation) tokens come back unchanged.
+        let current = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(crate::auth::token_from_header)
+            .unwrap_or("")
+            .to_string();
+        let fields = q
+            .iter()
+            .find(|(k, _)| k == "fields")
+            .map(|(_, v)| v.as_str());
+        return Ok(Json(json!({
+            "token": current,
+            "record": super::fields::pick(me.record.to_client_json(&c, false, true), fields),
+        })));
+    }
+    Ok(Json(auth_response(&c, &me.record, true, &q)?))
+}
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route(
+            "/api/collections/{collection}/auth-with-password",
+            post(auth_with_password),
+        )
+        .route(
+            "/api/collections/{collection}/auth-refresh",
+            post(auth_refresh),
+        )
+}

@@ -1,0 +1,21 @@
+//! `GET /api/health`.
+
+use axum::Json;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::extract::MaybeAuth;
+use crate::App;
+
+async fn health(auth: MaybeAuth) -> Json<Value> {
+    let data = if auth.is_superuser() {
+        json!({"canBackup": false})
+    } else {
+        json!({})
+    };
+    Json(json!({"message": "API is healthy.", "code": 200, "data": data}))
+}
+
+pub fn routes() -> axum::Router<App> {
+    axum::Router::new().route("/api/health", get(health).head(health))
+}

@@ -1,0 +1,118 @@
+//! The HTTP API: one router per resource, and the cross-cutting layers (CORS, security
+//! headers, body limit, panics and unknown routes as PocketBase-shaped errors, tracing).
+
+pub mod auth;
+pub mod collections;
+pub mod error;
+pub mod extract;
+pub mod fields;
+pub mod health;
+pub mod list;
+pub mod records;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::IntoResponse;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use error::{ApiError, ApiResult};
+
+use crate::App;
+
+/// PocketBase's default request body limit.
+pub const DEFAULT_BODY_LIMIT: usize = 32 << 20;
+
+/// CORS preflights answer 204 with no body, as PocketBase's do.
+async fn preflight_no_content(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut res = next.run(req).await;
+    if preflight && res.status() == StatusCode::OK {
+        *res.status_mut() = StatusCode::NO_CONTENT;
+        res.headers_mut().remove(axum::http::header::ALLOW);
+    }
+    res
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::not_found()
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a request handler panicked");
+    ApiError::internal().into_response()
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.is_empty() || origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::PUT,
+            Method::PATCH,
+            Method::POST,
+            Method::DELETE,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
+}
+
+/// The whole application router.
+pub fn router(app: App, extra: Vec<Router>) -> Router {
+    let body_limit = app.config().body_limit;
+    let origins = app.config().origins.clone();
+    let mut r: Router = Router::new()
+        .merge(health::routes())
+        .merge(collections::routes())
+        .merge(auth::routes())
+        .merge(records::routes())
+        .with_state(app);
+    for e in extra {
+        r = r.merge(e);
+    }
+    let header = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
+    };
+    r.fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(header("x-xss-protection", "1; mode=block"))
+        .layer(header("x-content-type-options", "nosniff"))
+        .layer(header("x-frame-options", "SAMEORIGIN"))
+        .layer(header("cross-origin-opener-policy", "same-origin"))
+        .layer(cors(&origins))
+        .layer(axum::middleware::from_fn(preflight_no_content))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<axum::body::Body>| {
+                    // The path only: query strings may carry tokens (file tokens, filters).
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                },
+            ),
+        )
+}
+
+/// Status used when the body is over the limit; kept here so tests can refer to it.
+pub const PAYLOAD_TOO_LARGE: StatusCode = StatusCode::PAYLOAD_TOO_LARGE;

@@ -1,0 +1,483 @@
+//! Connections to the embedded SQLite database.
+//!
+//! SQLite allows one writer at a time, so Ferrobase gives the database exactly one writer: a
+//! dedicated OS thread owns the only read-write connection and runs every write as a closure
+//! shipped to it over a channel. Concurrent writes are committed together (group commit): the
+//! writer drains what is queued (up to [`MAX_GROUP`]), opens one `BEGIN IMMEDIATE` transaction,
+//! runs each job inside its own `SAVEPOINT` so a failing job rolls back alone, commits once, and
+//! only then answers every caller. Nobody is told "done" before the commit is durable.
+//!
+//! Reads go to a small pool of reader threads, each owning a `query_only` connection; under WAL
+//! they never block the writer nor each other. Pragmas are applied to *every* connection as it is
+//! opened, never to "whichever pooled connection runs a PRAGMA".
+//!
+//! Statements are built with sea-query and bound with `sea-query-rusqlite`
+//! ([`query_rows`], [`execute`]); values never enter SQL text.
+
+pub mod migrate;
+mod value;
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::{Receiver, Sender};
+use rusqlite::{Connection, OpenFlags};
+use sea_query::SqliteQueryBuilder;
+use sea_query_rusqlite::RusqliteBinder;
+use tokio::sync::oneshot;
+
+pub use value::{RowMap, row_to_json, value_ref_to_json};
+
+/// The most jobs the writer commits in one transaction.
+pub const MAX_GROUP: usize = 64;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database executor has stopped")]
+    Closed,
+    #[error("a database job panicked")]
+    Panicked,
+    #[error("the write transaction could not begin")]
+    Unavailable,
+    #[error("the write transaction failed to commit")]
+    CommitFailed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl DbError {
+    /// True when the error is a UNIQUE constraint violation.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+    }
+}
+
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// What a write job hands back to the writer: whether its savepoint may be released, and how to
+/// deliver its result once the outcome of the whole transaction is known.
+struct Ran {
+    ok: bool,
+    deliver: Deliver,
+}
+
+/// Hands a job's result to its caller, given the commit error if the transaction failed.
+type Deliver = Box<dyn FnOnce(Option<&DbError>) + Send>;
+
+/// A write job; it is called with `None` when the transaction could not even begin.
+type WriteJob = Box<dyn FnOnce(Option<&Connection>) -> Ran + Send>;
+
+/// Tuning of the connections.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub readers: usize,
+    /// Page cache per connection, in KiB.
+    pub cache_kib: i64,
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            readers: 2,
+            cache_kib: 16_000,
+            busy_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// A handle to the database: one writer thread and a pool of reader threads. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Sender<WriteJob>,
+    readers: Sender<ReadJob>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+fn configure(conn: &Connection, opts: &DbOptions, writer: bool) -> Result<(), DbError> {
+    conn.busy_timeout(std::time::Duration::from_millis(opts.busy_timeout_ms))?;
+    if writer {
+        // journal_mode is persistent in the file; setting it on the writer (which opens first) is
+        // enough, but every other pragma below is per connection.
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(mode, "could not switch the database to WAL mode");
+        }
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous=NORMAL;
+         PRAGMA foreign_keys=ON;
+         PRAGMA temp_store=MEMORY;
+         PRAGMA cache_size=-{};
+         PRAGMA journal_size_limit=67108864;",
+        opts.cache_kib
+    ))?;
+    if !writer {
+        conn.execute_batch("PRAGMA query_only=1;")?;
+    }
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(())
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file and starts the executor threads.
+    pub fn open(path: &Path, opts: DbOptions) -> Result<Db, DbError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let writer_conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        configure(&writer_conn, &opts, true)?;
+
+        let (wtx, wrx) = crossbeam_channel::unbounded::<WriteJob>();
+        thread::Builder::new()
+            .name("fb-writer".into())
+            .spawn(move || writer_loop(writer_conn, wrx))?;
+
+        let (rtx, rrx) = crossbeam_channel::unbounded::<ReadJob>();
+        for i in 0..opts.readers.max(1) {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            configure(&conn, &opts, false)?;
+            let rx = rrx.clone();
+            thread::Builder::new()
+                .name(format!("fb-reader-{i}"))
+                .spawn(move || reader_loop(conn, rx))?;
+        }
+        Ok(Db {
+            inner: Arc::new(Inner {
+                writer: wtx,
+                readers: rtx,
+                path: path.to_path_buf(),
+            }),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on a reader connection. Ship one closure per request, not one per statement.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.inner
+            .readers
+            .send(job)
+            .map_err(|_| E::from(DbError::Closed))?;
+        rx.await.map_err(|_| E::from(DbError::Panicked))?
+    }
+
+    /// Runs `f` inside the writer's transaction (its own savepoint). The future resolves only
+    /// after the transaction holding the job has committed; if `f` fails, its changes are rolled
+    /// back and nothing else is affected. `f` must not commit or begin transactions itself.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let (job, rx) = write_job(f);
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| E::from(DbError::Closed))?;
+        rx.await.map_err(|_| E::from(DbError::Panicked))?
+    }
+
+    /// Blocking variant of [`Db::write`] for CLI commands that run outside an async runtime.
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let (job, rx) = write_job(f);
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| E::from(DbError::Closed))?;
+        rx.blocking_recv().map_err(|_| E::from(DbError::Panicked))?
+    }
+
+    /// Blocking variant of [`Db::read`] for CLI commands.
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.inner
+            .readers
+            .send(job)
+            .map_err(|_| E::from(DbError::Closed))?;
+        rx.blocking_recv().map_err(|_| E::from(DbError::Panicked))?
+    }
+}
+
+/// Wraps a caller's closure into a job for the writer and the receiver of its final result.
+fn write_job<T, E, F>(f: F) -> (WriteJob, oneshot::Receiver<Result<T, E>>)
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel::<Result<T, E>>();
+    let job: WriteJob = Box::new(move |conn| {
+        let res = match conn {
+            Some(conn) => f(conn),
+            None => Err(E::from(DbError::Unavailable)),
+        };
+        Ran {
+            ok: res.is_ok(),
+            deliver: Box::new(move |commit_err| {
+                let out = match (res, commit_err) {
+                    (Ok(_), Some(_)) => Err(E::from(DbError::CommitFailed)),
+                    (r, _) => r,
+                };
+                let _ = tx.send(out);
+            }),
+        }
+    });
+    (job, rx)
+}
+
+fn reader_loop(conn: Connection, rx: Receiver<ReadJob>) {
+    while let Ok(job) = rx.recv() {
+        // A panicking job drops its reply sender; the caller sees `Panicked`.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&conn)));
+    }
+}
+
+fn writer_loop(conn: Connection, rx: Receiver<WriteJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = Vec::with_capacity(8);
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        run_group(&conn, group);
+    }
+}
+
+fn run_group(conn: &Connection, group: Vec<WriteJob>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "could not begin a write transaction");
+        for job in group {
+            (job(None).deliver)(None);
+        }
+        return;
+    }
+    let mut delivered = Vec::with_capacity(group.len());
+    for job in group {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            tracing::error!(error = %e, "could not open a savepoint");
+            (job(None).deliver)(None);
+            continue;
+        }
+        match std::panic::catch_unwind(AssertUnwindSafe(|| job(Some(conn)))) {
+            Ok(ran) => {
+                if !ran.ok {
+                    let _ = conn.execute_batch("ROLLBACK TO job");
+                }
+                let _ = conn.execute_batch("RELEASE job");
+                delivered.push(ran.deliver);
+            }
+            Err(_) => {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
+        }
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(DbError::from);
+    if commit.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let err = commit.err();
+    for deliver in delivered {
+        deliver(err.as_ref());
+    }
+}
+
+/// Runs a sea-query SELECT and maps each row with `f`.
+pub fn query_rows<T>(
+    conn: &Connection,
+    stmt: &sea_query::SelectStatement,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, DbError> {
+    let (sql, values) = stmt.build_rusqlite(SqliteQueryBuilder);
+    let mut prepared = conn.prepare_cached(&sql)?;
+    let mut rows = prepared.query(&*values.as_params())?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(f(row)?);
+    }
+    Ok(out)
+}
+
+/// Statements that can be executed with bound values.
+pub trait Executable {
+    fn build(&self) -> (String, sea_query_rusqlite::RusqliteValues);
+}
+
+macro_rules! executable {
+    ($t:ty) => {
+        impl Executable for $t {
+            fn build(&self) -> (String, sea_query_rusqlite::RusqliteValues) {
+                self.build_rusqlite(SqliteQueryBuilder)
+            }
+        }
+    };
+}
+executable!(sea_query::InsertStatement);
+executable!(sea_query::UpdateStatement);
+executable!(sea_query::DeleteStatement);
+executable!(sea_query::SelectStatement);
+
+/// Executes a sea-query INSERT/UPDATE/DELETE and returns the number of changed rows.
+pub fn execute(conn: &Connection, stmt: &impl Executable) -> Result<usize, DbError> {
+    let (sql, values) = stmt.build();
+    let mut prepared = conn.prepare_cached(&sql)?;
+    Ok(prepared.execute(&*values.as_params())?)
+}
+
+/// Executes a schema statement (DDL) built by sea-query or by the schema module's validated
+/// builders. DDL carries no bound values.
+pub fn execute_ddl(conn: &Connection, sql: &str) -> Result<(), DbError> {
+    conn.execute_batch(sql)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("data.db"), DbOptions::default()).unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn failed_job_rolls_back_alone() {
+        let (_d, db) = open();
+        db.write(|c| {
+            c.execute_batch("CREATE TABLE t (v INTEGER)")?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+        let ok = db.write(|c| {
+            c.execute("INSERT INTO t VALUES (1)", [])?;
+            Ok::<_, DbError>(())
+        });
+        let bad = db.write(|c| {
+            c.execute("INSERT INTO t VALUES (2)", [])?;
+            Err::<(), DbError>(DbError::Closed)
+        });
+        let (a, b) = tokio::join!(ok, bad);
+        assert!(a.is_ok());
+        assert!(b.is_err());
+        let vals: Vec<i64> = db
+            .read(|c| {
+                let mut s = c.prepare("SELECT v FROM t ORDER BY v")?;
+                let v = s
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<Vec<i64>, _>>()?;
+                Ok::<_, DbError>(v)
+            })
+            .await
+            .unwrap();
+        assert_eq!(vals, vec![1]);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_all_land_and_pragmas_hold() {
+        let (_d, db) = open();
+        db.write(|c| {
+            c.execute_batch("CREATE TABLE t (v INTEGER)")?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute("INSERT INTO t VALUES (?1)", [i])?;
+                    Ok::<_, DbError>(())
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let (n, fk, mode, qo): (i64, i64, String, i64) = db
+            .read(|c| {
+                let n = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+                let fk = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                let mode = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let qo = c.query_row("PRAGMA query_only", [], |r| r.get(0))?;
+                Ok::<_, DbError>((n, fk, mode, qo))
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 200);
+        assert_eq!(fk, 1);
+        assert_eq!(mode, "wal");
+        assert_eq!(qo, 1, "readers must not be able to write");
+    }
+
+    #[tokio::test]
+    async fn readers_cannot_write() {
+        let (_d, db) = open();
+        let r = db
+            .read(|c| c.execute_batch("CREATE TABLE x (a)").map_err(DbError::from))
+            .await;
+        assert!(r.is_err());
+    }
+}

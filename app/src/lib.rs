@@ -1,0 +1,94 @@
+//! Ferrobase: a PocketBase-compatible backend in one Rust binary.
+//!
+//! The [`App`] ties the parts together: the database executor ([`db`]), the collection
+//! registry ([`schema`]), records ([`records`]), auth ([`auth`]) and the HTTP API ([`api`]).
+//! See `docs/architecture.md` for the map.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod plugin;
+pub mod query;
+pub mod records;
+pub mod schema;
+pub mod superusers;
+pub mod validation;
+
+use std::sync::Arc;
+
+pub use config::Config;
+
+use db::{Db, DbError, DbOptions};
+use schema::CollectionStore;
+
+/// The application: cheap to clone, shared by every handler as axum state.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+struct AppInner {
+    config: Config,
+    db: Db,
+    collections: CollectionStore,
+}
+
+/// Errors while starting the application.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("schema: {0}")]
+    Schema(#[from] schema::SchemaError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl App {
+    /// Opens the data directory: creates it and the database if needed, runs the system
+    /// migrations and makes sure the default collections exist.
+    pub async fn open(config: Config) -> Result<App, StartError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let db = Db::open(
+            &config.db_path(),
+            DbOptions {
+                readers: config.readers,
+                ..DbOptions::default()
+            },
+        )?;
+        let applied = db::migrate::run_system_migrations(&db).await?;
+        for m in &applied {
+            tracing::info!(migration = %m, "applied system migration");
+        }
+        let collections = CollectionStore::open(db.clone()).await?;
+        for c in schema::defaults::initial_collections() {
+            collections.ensure(c).await?;
+        }
+        Ok(App {
+            inner: Arc::new(AppInner {
+                config,
+                db,
+                collections,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn collections(&self) -> &CollectionStore {
+        &self.inner.collections
+    }
+
+    /// The HTTP router of this app with the given plugins' routes.
+    pub fn router(&self, plugins: &[Box<dyn ferrobase_plugin::Plugin>]) -> axum::Router {
+        let extra = plugins.iter().filter_map(|p| p.routes()).collect();
+        api::router(self.clone(), extra)
+    }
+}

@@ -1,0 +1,3 @@
+//! The filter/rule grammar (PocketBase's "fexpr") and what is built from it.
+
+pub mod collections;

@@ -1,0 +1,293 @@
+//! Records of collections: reading rows into typed JSON, casting and validating input, and the
+//! statements that write them. (The full query grammar and API rules live in `query/`.)
+
+mod cast;
+
+pub use cast::{cast_input, prepare_auth_fields};
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+use sea_query::{Alias, Expr, ExprTrait, Query};
+use serde_json::{Map, Value, json};
+
+use crate::db::{self, DbError, value_ref_to_json};
+use crate::schema::{Collection, Field, FieldKind};
+
+/// A record as read from its table, keyed by field name, with values decoded by field type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub collection_id: String,
+    pub collection_name: String,
+    pub data: Map<String, Value>,
+}
+
+impl Record {
+    pub fn id(&self) -> &str {
+        self.get_str("id").unwrap_or("")
+    }
+
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.data.get(key).and_then(Value::as_str)
+    }
+
+    /// The record's JSON for a client: every field except hidden ones (unless `superuser`),
+    /// never `password` or `tokenKey`; auth `email` only when visible (`show_email`).
+    pub fn to_client_json(
+        &self,
+        collection: &Collection,
+        superuser: bool,
+        show_email: bool,
+    ) -> Value {
+        let mut out = Map::new();
+        out.insert("collectionId".into(), json!(self.collection_id));
+        out.insert("collectionName".into(), json!(self.collection_name));
+        for f in &collection.fields {
+            if matches!(f.kind, FieldKind::Password { .. })
+                || (collection.is_auth() && f.name == "tokenKey")
+            {
+                continue;
+            }
+            if f.hidden && !superuser {
+                continue;
+            }
+            if collection.is_auth() && f.name == "email" {
+                let visible = superuser
+                    || show_email
+                    || self
+                        .data
+                        .get("emailVisibility")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                if !visible {
+                    continue;
+                }
+            }
+            out.insert(
+                f.name.clone(),
+                self.data.get(&f.name).cloned().unwrap_or(Value::Null),
+            );
+        }
+        Value::Object(out)
+    }
+}
+
+/// Decodes one column by the field's declared type (not by what SQLite happens to store).
+pub fn decode(field: &Field, v: ValueRef<'_>) -> Value {
+    match &field.kind {
+        FieldKind::Number { .. } => match v {
+            ValueRef::Integer(i) => json!(i),
+            ValueRef::Real(f) => serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or(json!(0)),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or(json!(0)),
+            _ => json!(0),
+        },
+        FieldKind::Bool => match v {
+            ValueRef::Integer(i) => json!(i != 0),
+            ValueRef::Real(f) => json!(f != 0.0),
+            ValueRef::Text(t) => json!(matches!(t, b"1" | b"true" | b"TRUE" | b"True")),
+            _ => json!(false),
+        },
+        FieldKind::Json { .. } => match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Text(t) | ValueRef::Blob(t) => serde_json::from_slice(t)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(t).into_owned())),
+            other => value_ref_to_json(other),
+        },
+        FieldKind::GeoPoint => match v {
+            ValueRef::Text(t) => serde_json::from_slice(t).unwrap_or(json!({"lon":0,"lat":0})),
+            _ => json!({"lon":0,"lat":0}),
+        },
+        k if k.is_multiple() => match v {
+            ValueRef::Text(t) => match serde_json::from_slice::<Value>(t) {
+                Ok(Value::Array(a)) => Value::Array(a),
+                Ok(Value::String(s)) if !s.is_empty() => json!([s]),
+                _ if !t.is_empty() && serde_json::from_slice::<Value>(t).is_err() => {
+                    json!([String::from_utf8_lossy(t)])
+                }
+                _ => json!([]),
+            },
+            _ => json!([]),
+        },
+        _ => match v {
+            ValueRef::Null => json!(""),
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                Value::String(String::from_utf8_lossy(t).into_owned())
+            }
+            ValueRef::Integer(i) => Value::String(i.to_string()),
+            ValueRef::Real(f) => Value::String(f.to_string()),
+        },
+    }
+}
+
+fn col(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+fn select_all(c: &Collection) -> sea_query::SelectStatement {
+    Query::select()
+        .columns(c.fields.iter().map(|f| col(&f.name)))
+        .from(col(&c.name))
+        .to_owned()
+}
+
+fn row_to_record(c: &Collection, row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    let mut data = Map::new();
+    for (i, f) in c.fields.iter().enumerate() {
+        data.insert(f.name.clone(), decode(f, row.get_ref(i)?));
+    }
+    Ok(Record {
+        collection_id: c.id.clone(),
+        collection_name: c.name.clone(),
+        data,
+    })
+}
+
+/// Reads one record by id.
+pub fn find_by_id(conn: &Connection, c: &Collection, id: &str) -> Result<Option<Record>, DbError> {
+    let q = select_all(c)
+        .and_where(Expr::col(col("id")).eq(id))
+        .limit(1)
+        .to_owned();
+    Ok(db::query_rows(conn, &q, |r| row_to_record(c, r))?
+        .into_iter()
+        .next())
+}
+
+/// Reads the first record whose `field` equals `value` (case-insensitively for emails, as
+/// PocketBase matches identities).
+pub fn find_by_field(
+    conn: &Connection,
+    c: &Collection,
+    field: &str,
+    value: &str,
+) -> Result<Option<Record>, DbError> {
+    if c.field(field).is_none() {
+        return Ok(None);
+    }
+    let cond = if field == "email" {
+        Expr::col(col(field)).like(sea_query::LikeExpr::new(escape_like(value)).escape('\\'))
+    } else {
+        Expr::col(col(field)).eq(value)
+    };
+    let q = select_all(c).and_where(cond).limit(1).to_owned();
+    Ok(db::query_rows(conn, &q, |r| row_to_record(c, r))?
+        .into_iter()
+        .next())
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// One page of records in rowid order, and the total when asked for.
+pub fn list(
+    conn: &Connection,
+    c: &Collection,
+    offset: u64,
+    limit: u64,
+    count: bool,
+) -> Result<(Vec<Record>, Option<u64>), DbError> {
+    let q = select_all(c)
+        .order_by(col("rowid"), sea_query::Order::Asc)
+        .limit(limit)
+        .offset(offset)
+        .to_owned();
+    let items = db::query_rows(conn, &q, |r| row_to_record(c, r))?;
+    let total = if count {
+        let q = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(col(&c.name))
+            .to_owned();
+        db::query_rows(conn, &q, |r| r.get::<_, i64>(0))?
+            .first()
+            .map(|n| std::cmp::max(*n, 0) as u64)
+    } else {
+        None
+    };
+    Ok((items, total))
+}
+
+/// Inserts a record from storage values (already cast; see [`cast_input`]).
+pub fn insert(
+    conn: &Connection,
+    c: &Collection,
+    values: &Map<String, Value>,
+) -> Result<(), DbError> {
+    let mut cols = Vec::new();
+    let mut vals: Vec<sea_query::SimpleExpr> = Vec::new();
+    for f in &c.fields {
+        if let Some(v) = values.get(&f.name) {
+            cols.push(col(&f.name));
+            vals.push(storage_value(f, v).into());
+        }
+    }
+    let q = Query::insert()
+        .into_table(col(&c.name))
+        .columns(cols)
+        .values_panic(vals)
+        .to_owned();
+    db::execute(conn, &q)?;
+    Ok(())
+}
+
+/// Updates the given columns of a record.
+pub fn update(
+    conn: &Connection,
+    c: &Collection,
+    id: &str,
+    values: &Map<String, Value>,
+) -> Result<usize, DbError> {
+    let mut q = Query::update();
+    q.table(col(&c.name));
+    let mut any = false;
+    for f in &c.fields {
+        if let Some(v) = values.get(&f.name) {
+            q.value(col(&f.name), storage_value(f, v));
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(0);
+    }
+    q.and_where(Expr::col(col("id")).eq(id));
+    db::execute(conn, &q)
+}
+
+/// Deletes a record by id.
+pub fn delete(conn: &Connection, c: &Collection, id: &str) -> Result<usize, DbError> {
+    let q = Query::delete()
+        .from_table(col(&c.name))
+        .and_where(Expr::col(col("id")).eq(id))
+        .to_owned();
+    db::execute(conn, &q)
+}
+
+/// The SQL value stored for a field's JSON value.
+pub fn storage_value(f: &Field, v: &Value) -> sea_query::Value {
+    match (&f.kind, v) {
+        (FieldKind::Bool, Value::Bool(b)) => (*b).into(),
+        (FieldKind::Number { .. }, Value::Number(n)) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64().unwrap_or(0.0).into(),
+        },
+        (FieldKind::Json { .. }, Value::Null) => sea_query::Value::String(None),
+        (FieldKind::Json { .. } | FieldKind::GeoPoint, v) => v.to_string().into(),
+        (k, v) if k.is_multiple() => v.to_string().into(),
+        (_, Value::String(s)) => s.clone().into(),
+        (_, Value::Null) => "".into(),
+        (_, other) => other.to_string().into(),
+    }
+}
+
+/// Shared handle type for collections in records code.
+pub type CollectionRef = Arc<Collection>;

@@ -1,0 +1,750 @@
+//! The collection registry: `_collections` rows, the in-memory cache every request reads, and
+//! the transactional save/delete paths that keep rows, tables and indexes in step.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use rusqlite::Connection;
+use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use serde_json::Value;
+
+use super::collection::{Collection, CollectionType};
+use super::field::FieldKind;
+use super::index::IndexDef;
+use super::{SchemaError, ddl, ids};
+use crate::db::{self, Db, DbError};
+use crate::validation::{ValidationErrors, msg};
+
+/// An immutable snapshot of all collections, swapped whole after each committed change.
+#[derive(Debug, Default)]
+pub struct Registry {
+    version: u64,
+    list: Vec<Arc<Collection>>,
+    by_id: HashMap<String, usize>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Registry {
+    fn new(version: u64, list: Vec<Collection>) -> Registry {
+        let list: Vec<Arc<Collection>> = list.into_iter().map(Arc::new).collect();
+        let by_id = list
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        let by_name = list
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.to_lowercase(), i))
+            .collect();
+        Registry {
+            version,
+            list,
+            by_id,
+            by_name,
+        }
+    }
+
+    /// Finds a collection by id, or by name (case-insensitive).
+    pub fn get(&self, id_or_name: &str) -> Option<Arc<Collection>> {
+        self.by_id
+            .get(id_or_name)
+            .or_else(|| self.by_name.get(&id_or_name.to_lowercase()))
+            .map(|&i| self.list[i].clone())
+    }
+
+    pub fn all(&self) -> &[Arc<Collection>] {
+        &self.list
+    }
+}
+
+/// Reads and changes collections. Cheap to clone.
+#[derive(Clone)]
+pub struct CollectionStore {
+    db: Db,
+    cache: Arc<RwLock<Arc<Registry>>>,
+    version: Arc<AtomicU64>,
+}
+
+const COLLECTIONS: &str = "_collections";
+
+fn col(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+/// Parses one `_collections` row.
+fn collection_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Collection, String>> {
+    let text = |i: usize| -> rusqlite::Result<String> {
+        row.get::<_, Option<String>>(i)
+            .map(Option::unwrap_or_default)
+    };
+    let fields: Value = serde_json::from_str(&text(4)?).unwrap_or(Value::Array(vec![]));
+    let indexes: Value = serde_json::from_str(&text(5)?).unwrap_or(Value::Array(vec![]));
+    let options: Value =
+        serde_json::from_str(&text(11)?).unwrap_or(Value::Object(Default::default()));
+    let mut obj = serde_json::Map::new();
+    obj.insert("id".into(), Value::String(text(0)?));
+    obj.insert("system".into(), Value::Bool(row.get::<_, bool>(1)?));
+    obj.insert("type".into(), Value::String(text(2)?));
+    obj.insert("name".into(), Value::String(text(3)?));
+    obj.insert("fields".into(), fields);
+    obj.insert("indexes".into(), indexes);
+    for (i, key) in [
+        (6, "listRule"),
+        (7, "viewRule"),
+        (8, "createRule"),
+        (9, "updateRule"),
+        (10, "deleteRule"),
+    ] {
+        obj.insert(
+            key.into(),
+            row.get::<_, Option<String>>(i)?
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+        );
+    }
+    obj.insert("created".into(), Value::String(text(12)?));
+    obj.insert("updated".into(), Value::String(text(13)?));
+    if let Value::Object(o) = options {
+        for (k, v) in o {
+            obj.entry(k).or_insert(v);
+        }
+    }
+    Ok(Collection::from_json(&Value::Object(obj))
+        .map(|(c, _)| c)
+        .map_err(|e| e.to_string()))
+}
+
+/// Loads every collection (inside whatever transaction `conn` is in).
+pub fn load_all(conn: &Connection) -> Result<Vec<Collection>, DbError> {
+    let q = Query::select()
+        .columns(
+            [
+                "id",
+                "system",
+                "type",
+                "name",
+                "fields",
+                "indexes",
+                "listRule",
+                "viewRule",
+                "createRule",
+                "updateRule",
+                "deleteRule",
+                "options",
+                "created",
+                "updated",
+            ]
+            .map(col),
+        )
+        .from(col(COLLECTIONS))
+        .order_by(col("rowid"), sea_query::Order::Asc)
+        .to_owned();
+    let rows = db::query_rows(conn, &q, collection_from_row)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        match r {
+            Ok(c) => out.push(c),
+            Err(e) => tracing::error!(error = %e, "skipping an unreadable _collections row"),
+        }
+    }
+    Ok(out)
+}
+
+/// Writes (inserts or replaces) the `_collections` row of `c`.
+fn upsert_row(conn: &Connection, c: &Collection) -> Result<(), DbError> {
+    let json = |v: &Value| v.to_string();
+    let fields = Value::Array(c.fields.iter().map(|f| f.to_json()).collect());
+    let q = Query::insert()
+        .into_table(col(COLLECTIONS))
+        .columns(
+            [
+                "id",
+                "system",
+                "type",
+                "name",
+                "fields",
+                "indexes",
+                "listRule",
+                "viewRule",
+                "createRule",
+                "updateRule",
+                "deleteRule",
+                "options",
+                "created",
+                "updated",
+            ]
+            .map(col),
+        )
+        .values_panic([
+            c.id.clone().into(),
+            c.system.into(),
+            c.kind.as_str().into(),
+            c.name.clone().into(),
+            json(&fields).into(),
+            json(&serde_json::json!(c.indexes)).into(),
+            c.rules.list.clone().into(),
+            c.rules.view.clone().into(),
+            c.rules.create.clone().into(),
+            c.rules.update.clone().into(),
+            c.rules.delete.clone().into(),
+            json(&c.options_json()).into(),
+            c.created.clone().into(),
+            c.updated.clone().into(),
+        ])
+        .on_conflict(
+            OnConflict::column(col("id"))
+                .update_columns(
+                    [
+                        "system",
+                        "type",
+                        "name",
+                        "fields",
+                        "indexes",
+                        "listRule",
+                        "viewRule",
+                        "createRule",
+                        "updateRule",
+                        "deleteRule",
+                        "options",
+                        "updated",
+                    ]
+                    .map(col),
+                )
+                .to_owned(),
+        )
+        .to_owned();
+    db::execute(conn, &q)?;
+    Ok(())
+}
+
+fn name_regex() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(r"^\w+$").expect("static regex"))
+}
+
+/// Names of tables in the database that are not collections (system tables, SQLite's own).
+fn internal_tables(conn: &Connection, collections: &[Collection]) -> Result<Vec<String>, DbError> {
+    let q = Query::select()
+        .column(col("name"))
+        .from(col("sqlite_master"))
+        .and_where(Expr::col(col("type")).is_in(["table", "view"]))
+        .to_owned();
+    let names = db::query_rows(conn, &q, |r| r.get::<_, String>(0))?;
+    Ok(names
+        .into_iter()
+        .filter(|n| !collections.iter().any(|c| c.name.eq_ignore_ascii_case(n)))
+        .collect())
+}
+
+/// Checks a normalised collection against the others. `old` is the stored version when
+/// updating.
+pub fn validate(
+    conn: &Connection,
+    c: &Collection,
+    old: Option<&Collection>,
+    all: &[Collection],
+) -> Result<ValidationErrors, DbError> {
+    let mut e = ValidationErrors::new();
+    let others: Vec<&Collection> = all.iter().filter(|o| o.id != c.id).collect();
+
+    if c.name.is_empty() {
+        e.add(&["name"], "validation_required", msg::REQUIRED);
+    } else if c.name.len() > 255 || !name_regex().is_match(&c.name) {
+        e.add(
+            &["name"],
+            "validation_match_invalid",
+            "Must be in a valid format.",
+        );
+    } else if others.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name)) {
+        e.add(
+            &["name"],
+            "validation_collection_name_exists",
+            "Collection name must be unique (case insensitive).",
+        );
+    } else if c.name.to_lowercase().starts_with("sqlite_")
+        || internal_tables(conn, all)?
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(&c.name))
+    {
+        e.add(
+            &["name"],
+            "validation_collection_name_invalid",
+            "The name shouldn't match with an existing internal table.",
+        );
+    }
+    if c.id.len() > 100 || !name_regex().is_match(&c.id) {
+        e.add(
+            &["id"],
+            "validation_match_invalid",
+            "Must be in a valid format.",
+        );
+    }
+    if c.kind == CollectionType::View {
+        e.add(
+            &["type"],
+            "validation_unsupported_type",
+            "View collections are not supported by this server yet.",
+        );
+    }
+    if let Some(old) = old {
+        if old.kind != c.kind {
+            e.add(
+                &["type"],
+                "validation_collection_type_change",
+                "Collection type cannot be changed.",
+            );
+        }
+        if old.system && old.name != c.name {
+            e.add(
+                &["name"],
+                "validation_collection_system_name_change",
+                "System collection name cannot be changed.",
+            );
+        }
+    }
+
+    let mut seen = std::collections::HashSet::new();
+    for (i, f) in c.fields.iter().enumerate() {
+        let idx = i.to_string();
+        let mut fe = f.validate();
+        if !f.name.is_empty() && !seen.insert(f.name.to_lowercase()) {
+            fe.add(
+                &["name"],
+                "validation_duplicated_field_name",
+                "Duplicated or invalid field name.",
+            );
+        }
+        if let FieldKind::Relation { collection_id, .. } = &f.kind
+            && !collection_id.is_empty()
+            && collection_id != &c.id
+            && !all.iter().any(|o| &o.id == collection_id)
+        {
+            fe.add(
+                &["collectionId"],
+                "validation_missing_collection",
+                "The relation collection doesn't exist.",
+            );
+        }
+        if let Some(old) = old
+            && let Some(of) = old.field_by_id(&f.id)
+        {
+            if of.kind.type_name() != f.kind.type_name() {
+                let mut wrap = ValidationErrors::new();
+                wrap.add(
+                    &[&idx],
+                    "validation_field_type_change",
+                    "Field type cannot be changed.",
+                );
+                e.merge_under("fields", wrap);
+                continue;
+            }
+            if of.system && of.name != f.name {
+                fe.add(
+                    &["name"],
+                    "validation_system_field_name_change",
+                    "System field name cannot be changed.",
+                );
+            }
+        }
+        let mut wrap = ValidationErrors::new();
+        wrap.merge_under(&idx, fe);
+        e.merge_under("fields", wrap);
+    }
+    if let Some(old) = old {
+        for of in old.fields.iter().filter(|f| f.system) {
+            if c.field_by_id(&of.id).is_none() {
+                e.add(
+                    &["fields"],
+                    "validation_system_field_removed",
+                    &format!("System field {:?} cannot be deleted.", of.name),
+                );
+            }
+        }
+    }
+
+    // Indexes: parse, check referenced columns exist, and that names are unique database-wide.
+    let mut index_names = std::collections::HashSet::new();
+    let field_names: Vec<&str> = c.fields.iter().map(|f| f.name.as_str()).collect();
+    for (i, s) in c.indexes.iter().enumerate() {
+        let idx = i.to_string();
+        let problem = match IndexDef::parse(s) {
+            Err(err) => Some(format!("Invalid index expression - {err}.")),
+            Ok(d) => {
+                if let Some(missing) = d
+                    .referenced_columns()
+                    .into_iter()
+                    .find(|n| !field_names.contains(n))
+                {
+                    Some(format!(
+                        "Failed to create index {} - no such column: {missing}.",
+                        d.name
+                    ))
+                } else if !index_names.insert(d.name.to_lowercase())
+                    || others.iter().any(|o| {
+                        o.indexes
+                            .iter()
+                            .filter_map(|x| IndexDef::parse(x).ok())
+                            .any(|x| x.name.eq_ignore_ascii_case(&d.name))
+                    })
+                {
+                    Some(format!("The index name {:?} is already used.", d.name))
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(p) = problem {
+            e.add(
+                &["indexes", &idx],
+                "validation_invalid_index_expression",
+                &p,
+            );
+        }
+    }
+    Ok(e)
+}
+
+impl CollectionStore {
+    /// Loads the registry from the database.
+    pub async fn open(db: Db) -> Result<CollectionStore, DbError> {
+        let list = db.read(load_all).await?;
+        let store = CollectionStore {
+            db,
+            cache: Arc::new(RwLock::new(Arc::new(Registry::default()))),
+            version: Arc::new(AtomicU64::new(1)),
+        };
+        store.install(Registry::new(1, list));
+        Ok(store)
+    }
+
+    fn install(&self, reg: Registry) {
+        let mut guard = match self.cache.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if reg.version >= guard.version {
+            *guard = Arc::new(reg);
+        }
+    }
+
+    /// The current snapshot of all collections.
+    pub fn snapshot(&self) -> Arc<Registry> {
+        match self.cache.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn get(&self, id_or_name: &str) -> Option<Arc<Collection>> {
+        self.snapshot().get(id_or_name)
+    }
+
+    /// Runs a schema change on the writer: `change` gets the connection and the current
+    /// collections (read inside the same transaction, so concurrent changes cannot race) and
+    /// returns its result; the registry is reloaded in the transaction and installed after
+    /// commit.
+    async fn change<T, F>(&self, change: F) -> Result<T, SchemaError>
+    where
+        F: FnOnce(&Connection, &[Collection]) -> Result<T, SchemaError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let version = self.version.clone();
+        let (out, reg) = self
+            .db
+            .write(move |conn| {
+                let all = load_all(conn)?;
+                let out = change(conn, &all)?;
+                let list = load_all(conn)?;
+                let v = version.fetch_add(1, Ordering::SeqCst) + 1;
+                Ok::<_, SchemaError>((out, Registry::new(v, list)))
+            })
+            .await?;
+        self.install(reg);
+        Ok(out)
+    }
+
+    /// Creates a collection from API JSON.
+    pub async fn create(&self, input: Value) -> Result<Arc<Collection>, SchemaError> {
+        let (mut c, read_errs) = Collection::from_json(&input)?;
+        c.system = false;
+        c.normalize();
+        let now = ids::now();
+        c.created = now.clone();
+        c.updated = now;
+        let id = self
+            .change(move |conn, all| {
+                let mut errs = validate(conn, &c, None, all)?;
+                if all.iter().any(|o| o.id == c.id) {
+                    errs.add(
+                        &["id"],
+                        "validation_invalid_id",
+                        "The model id is invalid or already exists.",
+                    );
+                }
+                merge_errors(&mut errs, read_errs);
+                errs.into_result()?;
+                for stmt in ddl::create_statements(&c).map_err(SchemaError::Internal)? {
+                    db::execute_ddl(conn, &stmt)?;
+                }
+                upsert_row(conn, &c)?;
+                Ok(c.id)
+            })
+            .await?;
+        self.get(&id).ok_or(SchemaError::NotFound)
+    }
+
+    /// Applies a (partial) update given as API JSON to the collection `id_or_name`.
+    pub async fn update(
+        &self,
+        id_or_name: &str,
+        patch: Value,
+    ) -> Result<Arc<Collection>, SchemaError> {
+        let key = id_or_name.to_string();
+        let id = self
+            .change(move |conn, all| {
+                let old = find(all, &key).ok_or(SchemaError::NotFound)?.clone();
+                let mut merged = old.to_json_with_secrets();
+                if let Value::Object(p) = &patch {
+                    let obj = merged
+                        .as_object_mut()
+                        .ok_or(SchemaError::Internal("bad json".into()))?;
+                    for (k, v) in p {
+                        match (obj.get_mut(k), v) {
+                            (Some(existing @ Value::Object(_)), Value::Object(_)) => {
+                                super::collection::merge_json(existing, v)
+                            }
+                            _ => {
+                                obj.insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                } else {
+                    return Err(SchemaError::Malformed("the body must be an object".into()));
+                }
+                let (mut c, read_errs) = Collection::from_json(&merged)?;
+                c.id = old.id.clone();
+                c.system = old.system;
+                c.created = old.created.clone();
+                c.updated = ids::now();
+                // The name of the table in stored index SQL follows renames.
+                c.normalize();
+                let mut errs = validate(conn, &c, Some(&old), all)?;
+                merge_errors(&mut errs, read_errs);
+                errs.into_result()?;
+                for stmt in ddl::diff_statements(&old, &c).map_err(SchemaError::Internal)? {
+                    db::execute_ddl(conn, &stmt)?;
+                }
+                upsert_row(conn, &c)?;
+                Ok(c.id)
+            })
+            .await?;
+        self.get(&id).ok_or(SchemaError::NotFound)
+    }
+
+    /// Deletes a collection and its table. Refused for system collections and for collections
+    /// other collections point to with relation fields.
+    pub async fn delete(&self, id_or_name: &str) -> Result<(), SchemaError> {
+        let key = id_or_name.to_string();
+        self.change(move |conn, all| {
+            let c = find(all, &key).ok_or(SchemaError::NotFound)?;
+            if c.system {
+                return Err(SchemaError::Refused(format!(
+                    "System collection {:?} cannot be deleted.",
+                    c.name
+                )));
+            }
+            if let Some(referrer) = all.iter().find(|o| {
+                o.id != c.id
+                    && o.fields.iter().any(|f| {
+                        matches!(&f.kind, FieldKind::Relation { collection_id, .. } if *collection_id == c.id)
+                    })
+            }) {
+                return Err(SchemaError::Refused(format!(
+                    "Failed to delete collection probably due to existing reference in {}.",
+                    referrer.name
+                )));
+            }
+            db::execute_ddl(conn, &ddl::drop_statement(&c.name))?;
+            let q = Query::delete()
+                .from_table(col(COLLECTIONS))
+                .and_where(Expr::col(col("id")).eq(c.id.clone()))
+                .to_owned();
+            db::execute(conn, &q)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes every record of a collection, keeping its schema.
+    pub async fn truncate(&self, id_or_name: &str) -> Result<(), SchemaError> {
+        let c = self.get(id_or_name).ok_or(SchemaError::NotFound)?;
+        if c.kind == CollectionType::View {
+            return Err(SchemaError::Refused(
+                "View collections cannot be truncated.".into(),
+            ));
+        }
+        let table = c.name.clone();
+        self.db
+            .write(move |conn| {
+                let q = Query::delete().from_table(col(&table)).to_owned();
+                db::execute(conn, &q)?;
+                Ok::<_, SchemaError>(())
+            })
+            .await
+    }
+
+    /// Imports collections (PocketBase's `PUT /api/collections/import`): each given collection
+    /// is created or updated (matched by id, then by name); with `delete_missing`, collections
+    /// not in the list are deleted (system ones excepted). All of it happens in one
+    /// transaction; any error leaves everything as it was.
+    pub async fn import(&self, items: Vec<Value>, delete_missing: bool) -> Result<(), SchemaError> {
+        self.change(move |conn, all| {
+            let mut current: Vec<Collection> = all.to_vec();
+            let mut errors = ValidationErrors::new();
+            let mut kept_ids = Vec::new();
+            // Create tables in dependency order is not needed in SQLite (no FKs between
+            // collection tables); but relation checks need every imported id visible, so the
+            // candidates are all normalised before any validation.
+            let mut candidates = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let (mut c, read_errs) = Collection::from_json(item)?;
+                let old = all
+                    .iter()
+                    .find(|o| {
+                        (!c.id.is_empty() && o.id == c.id) || o.name.eq_ignore_ascii_case(&c.name)
+                    })
+                    .cloned();
+                if let Some(old) = &old {
+                    c.id = old.id.clone();
+                    c.system = old.system;
+                    c.created = old.created.clone();
+                    if c.is_auth()
+                        && let (Some(new_a), Some(old_a)) = (&mut c.auth, &old.auth)
+                    {
+                        // Keep stored secrets when the import (as exported) has none.
+                        for (key, n, o) in [
+                            ("authToken", &mut new_a.auth_token, &old_a.auth_token),
+                            (
+                                "passwordResetToken",
+                                &mut new_a.password_reset_token,
+                                &old_a.password_reset_token,
+                            ),
+                            (
+                                "emailChangeToken",
+                                &mut new_a.email_change_token,
+                                &old_a.email_change_token,
+                            ),
+                            (
+                                "verificationToken",
+                                &mut new_a.verification_token,
+                                &old_a.verification_token,
+                            ),
+                            ("fileToken", &mut new_a.file_token, &old_a.file_token),
+                        ] {
+                            let given = item
+                                .get(key)
+                                .and_then(|t| t.get("secret"))
+                                .and_then(Value::as_str)
+                                .is_some_and(|s| !s.is_empty());
+                            if !given {
+                                n.secret = o.secret.clone();
+                            }
+                        }
+                    }
+                } else {
+                    c.system = false;
+                    c.created = ids::now();
+                }
+                c.updated = ids::now();
+                c.normalize();
+                candidates.push((i, c, old, read_errs));
+            }
+            let mut view: Vec<Collection> = current.clone();
+            for (_, c, _, _) in &candidates {
+                match view.iter_mut().find(|o| o.id == c.id) {
+                    Some(slot) => *slot = c.clone(),
+                    None => view.push(c.clone()),
+                }
+            }
+            for (i, c, old, read_errs) in &candidates {
+                let mut errs = validate(conn, c, old.as_ref(), &view)?;
+                merge_errors(&mut errs, read_errs.clone());
+                if !errs.is_empty() {
+                    let mut wrap = ValidationErrors::new();
+                    wrap.merge_under(&i.to_string(), errs);
+                    errors.merge_under("collections", wrap);
+                }
+            }
+            errors.into_result()?;
+            for (_, c, old, _) in &candidates {
+                let stmts = match old {
+                    Some(old) => ddl::diff_statements(old, c),
+                    None => ddl::create_statements(c),
+                }
+                .map_err(SchemaError::Internal)?;
+                for s in stmts {
+                    db::execute_ddl(conn, &s)?;
+                }
+                upsert_row(conn, c)?;
+                kept_ids.push(c.id.clone());
+                match current.iter_mut().find(|o| o.id == c.id) {
+                    Some(slot) => *slot = c.clone(),
+                    None => current.push(c.clone()),
+                }
+            }
+            if delete_missing {
+                for c in current
+                    .iter()
+                    .filter(|c| !c.system && !kept_ids.contains(&c.id))
+                {
+                    db::execute_ddl(conn, &ddl::drop_statement(&c.name))?;
+                    let q = Query::delete()
+                        .from_table(col(COLLECTIONS))
+                        .and_where(Expr::col(col("id")).eq(c.id.clone()))
+                        .to_owned();
+                    db::execute(conn, &q)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Saves a collection defined in code (system collections, plugins' collections) at start:
+    /// created if missing, left alone if present.
+    pub async fn ensure(&self, mut c: Collection) -> Result<(), SchemaError> {
+        c.normalize();
+        if self.get(&c.id).is_some() || self.get(&c.name).is_some() {
+            return Ok(());
+        }
+        let now = ids::now();
+        c.created = now.clone();
+        c.updated = now;
+        self.change(move |conn, all| {
+            if all
+                .iter()
+                .any(|o| o.id == c.id || o.name.eq_ignore_ascii_case(&c.name))
+            {
+                return Ok(());
+            }
+            for stmt in ddl::create_statements(&c).map_err(SchemaError::Internal)? {
+                db::execute_ddl(conn, &stmt)?;
+            }
+            upsert_row(conn, &c)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn find<'a>(all: &'a [Collection], key: &str) -> Option<&'a Collection> {
+    all.iter()
+        .find(|c| c.id == key)
+        .or_else(|| all.iter().find(|c| c.name.eq_ignore_ascii_case(key)))
+}
+
+fn merge_errors(into: &mut ValidationErrors, other: ValidationErrors) {
+    into.extend(other);
+}

@@ -1,0 +1,197 @@
+//! Test harness: starts the real `ferrobase` binary on a free port with a temporary data
+//! directory, signs in a superuser, and stops the process when dropped.
+//!
+//! The end-to-end tests live in `app/tests/`, where Cargo builds the binary before running
+//! them and hands its path over as `CARGO_BIN_EXE_ferrobase`; they pass it to
+//! [`Server::start`]. `$FERROBASE_BIN`, when set, overrides it (to run the same tests against
+//! another build).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const SUPERUSER_EMAIL: &str = "root@example.com";
+pub const SUPERUSER_PASSWORD: &str = "Root-Passw0rd-1";
+
+/// The binary under test: `$FERROBASE_BIN` if set, else `default`.
+pub fn binary(default: &str) -> PathBuf {
+    std::env::var_os("FERROBASE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
+/// Runs a CLI command of the binary against `dir` and returns (success, stdout+stderr).
+pub fn cli(bin: &Path, dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .expect("run ferrobase");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running server.
+pub struct Server {
+    pub bin: PathBuf,
+    pub url: String,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    child: Option<Child>,
+    log: PathBuf,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    /// A fresh data directory with a superuser, and a server on it.
+    pub async fn start(bin: &str) -> Server {
+        let bin = binary(bin);
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        let (ok, out) = cli(
+            &bin,
+            &dir,
+            &["superuser", "upsert", SUPERUSER_EMAIL, SUPERUSER_PASSWORD],
+        );
+        assert!(ok, "superuser upsert failed: {out}");
+        let mut s = Server::start_in(&bin, &dir).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on an existing data directory (kept when the server stops).
+    pub async fn start_in(bin: &Path, dir: &Path) -> Server {
+        let port = free_port();
+        let log = dir.with_extension(format!("{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(bin)
+            .args(["serve", "--http", &format!("127.0.0.1:{port}"), "--dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn ferrobase");
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{url}/api/health")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not become healthy: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Server {
+            bin: bin.to_path_buf(),
+            url,
+            dir: dir.to_path_buf(),
+            _tmp: None,
+            child: Some(child),
+            log,
+            http,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Signs in the harness superuser and returns the token.
+    pub async fn superuser_token(&self) -> String {
+        let r: Value = self
+            .http
+            .post(format!(
+                "{}/api/collections/_superusers/auth-with-password",
+                self.url
+            ))
+            .json(&json!({"identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD}))
+            .send()
+            .await
+            .expect("auth request")
+            .json()
+            .await
+            .expect("auth json");
+        r["token"].as_str().expect("token").to_string()
+    }
+
+    /// Sends a request with an optional token and JSON body; returns (status, JSON body).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    /// Kills the process with SIGKILL (no chance to flush anything).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                return c.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
