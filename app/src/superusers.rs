@@ -60,7 +60,7 @@ pub async fn save(
         (Some(r), _) => {
             let mut values = records::cast_input(&c, &body, Some(&r), true)?;
             values.insert("verified".into(), Value::Bool(true));
-            records::prepare_auth_fields(&c, &body, Some(&r), true, &mut values)?;
+            values.extend(records::prepare_auth_fields(&c, &body, Some(&r), true)?);
             let id = r.id().to_string();
             app.db()
                 .write(move |conn| records::update(conn, &c, &id, &values))
@@ -70,7 +70,7 @@ pub async fn save(
         (None, _) => {
             body.insert("verified".into(), json!(true));
             let mut values = records::cast_input(&c, &body, None, true)?;
-            records::prepare_auth_fields(&c, &body, None, true, &mut values)?;
+            values.extend(records::prepare_auth_fields(&c, &body, None, true)?);
             app.db()
                 .write(move |conn| records::insert(conn, &c, &values))
                 .await?;

@@ -119,3 +119,126 @@ fn serde_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
+
+/// A record create/update body: JSON, url-encoded form, or multipart form. Multipart values
+/// are type-inferred as PocketBase does (`true`/`false` become booleans, canonical numbers
+/// become numbers), repeated keys become arrays, and `@jsonPayload` parts are merged in.
+pub struct RecordBody(pub serde_json::Map<String, Value>);
+
+/// PocketBase's inference for plain multipart strings.
+fn infer(s: String) -> Value {
+    match s.as_str() {
+        "true" => return Value::Bool(true),
+        "false" => return Value::Bool(false),
+        _ => {}
+    }
+    // Only canonical forms: "1", "-2.5"; not "01", "1e3", " 1" or "+1".
+    let canonical = !s.is_empty()
+        && s.parse::<f64>().is_ok_and(|f| f.is_finite())
+        && s.parse::<f64>()
+            .map(|f| {
+                let printed = if f.fract() == 0.0 && f.abs() < 1e15 {
+                    format!("{}", f as i64)
+                } else {
+                    format!("{f}")
+                };
+                printed == s
+            })
+            .unwrap_or(false);
+    if canonical && let Ok(f) = s.parse::<f64>() {
+        return serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::String(s));
+    }
+    Value::String(s)
+}
+
+fn push(map: &mut serde_json::Map<String, Value>, k: String, v: Value) {
+    match map.get_mut(&k) {
+        Some(Value::Array(a)) => a.push(v),
+        Some(existing) => {
+            let prev = existing.take();
+            *existing = Value::Array(vec![prev, v]);
+        }
+        None => {
+            map.insert(k, v);
+        }
+    }
+}
+
+impl FromRequest<App> for RecordBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &App) -> Result<Self, Self::Rejection> {
+        let is_multipart = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+        if !is_multipart {
+            return JsonBody::from_request(req, state)
+                .await
+                .map(|b| RecordBody(b.0));
+        }
+        let mut mp = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::bad_request("Failed to read the multipart body."))?;
+        let mut map = serde_json::Map::new();
+        let mut payloads = Vec::new();
+        loop {
+            let field = match mp.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large")
+                    } else {
+                        ApiError::bad_request("Failed to read the multipart body.")
+                    });
+                }
+            };
+            let name = field.name().unwrap_or("").to_string();
+            if field.file_name().is_some() {
+                return Err(ApiError::bad_request(
+                    "File uploads are not supported by this server build yet.",
+                ));
+            }
+            let text = field
+                .text()
+                .await
+                .map_err(|_| ApiError::bad_request("Failed to read the multipart body."))?;
+            if name == "@jsonPayload" {
+                payloads.push(text);
+            } else if !name.is_empty() {
+                push(&mut map, name, infer(text));
+            }
+        }
+        for p in payloads {
+            match serde_json::from_str::<Value>(&p) {
+                Ok(Value::Object(o)) => map.extend(o),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "Failed to load the submitted data due to invalid formatting.",
+                    ));
+                }
+            }
+        }
+        Ok(RecordBody(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_inference_matches_pocketbase() {
+        assert_eq!(infer("true".into()), Value::Bool(true));
+        assert_eq!(infer("false".into()), Value::Bool(false));
+        assert_eq!(infer("12".into()), serde_json::json!(12.0));
+        assert_eq!(infer("-2.5".into()), serde_json::json!(-2.5));
+        for s in ["01", "1e3", " 1", "+1", "abc", "", "True"] {
+            assert_eq!(infer(s.into()), Value::String(s.into()), "{s}");
+        }
+    }
+}

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{JsonBody, MaybeAuth};
+use super::extract::{MaybeAuth, RecordBody};
 use super::list::Paging;
 use crate::App;
 use crate::records;
@@ -121,7 +121,7 @@ async fn create(
     Path(coll): Path<String>,
     Query(q): QueryPairs,
     auth: MaybeAuth,
-    JsonBody(body): JsonBody,
+    RecordBody(body): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     if c.kind == CollectionType::View {
@@ -132,26 +132,28 @@ async fn create(
         return Err(ApiError::bad_request("Failed to create record."));
     }
     let su = auth.is_superuser();
-    let mut values = records::cast_input(&c, &body, None, su)
-        .map_err(|e| ApiError::validation("Failed to create record.", e))?;
-    if c.is_auth() {
+    let auth_values = if c.is_auth() {
         let (c2, body2) = (c.clone(), body.clone());
-        values = tokio::task::spawn_blocking(move || {
-            records::prepare_auth_fields(&c2, &body2, None, su, &mut values).map(|_| values)
-        })
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(|e| ApiError::validation("Failed to create record.", e))?;
-    }
-    let id = values
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+        tokio::task::spawn_blocking(move || records::prepare_auth_fields(&c2, &body2, None, su))
+            .await
+            .map_err(|_| ApiError::internal())?
+            .map_err(|e| ApiError::validation("Failed to create record.", e))?
+    } else {
+        Default::default()
+    };
     let c2 = c.clone();
     let r = app
         .db()
         .write(move |conn| {
+            let body = records::modifiers::resolve(&c2, &body, None);
+            let mut values = records::cast_input(&c2, &body, None, su)
+                .map_err(|e| ApiError::validation("Failed to create record.", e))?;
+            values.extend(auth_values);
+            let id = values
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             records::insert(conn, &c2, &values).map_err(|e| write_error(e, &c2, &values))?;
             records::find_by_id(conn, &c2, &id)?.ok_or_else(ApiError::internal)
         })
@@ -190,7 +192,7 @@ async fn update(
     Path((coll, id)): Path<(String, String)>,
     Query(q): QueryPairs,
     auth: MaybeAuth,
-    JsonBody(body): JsonBody,
+    RecordBody(body): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     if c.kind == CollectionType::View {
@@ -201,27 +203,34 @@ async fn update(
         return Err(ApiError::not_found());
     }
     let su = auth.is_superuser();
-    let (c2, id2) = (c.clone(), id.clone());
-    let existing = app
-        .db()
-        .read(move |conn| records::find_by_id(conn, &c2, &id2))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let mut values = records::cast_input(&c, &body, Some(&existing), su)
-        .map_err(|e| ApiError::validation("Failed to update record.", e))?;
-    if c.is_auth() {
-        let (c2, body2, ex2) = (c.clone(), body.clone(), existing.clone());
-        values = tokio::task::spawn_blocking(move || {
-            records::prepare_auth_fields(&c2, &body2, Some(&ex2), su, &mut values).map(|_| values)
+    let auth_values = if c.is_auth() {
+        // Password checks run bcrypt: off the async workers, and before the writer.
+        let (c2, id2) = (c.clone(), id.clone());
+        let existing = app
+            .db()
+            .read(move |conn| records::find_by_id(conn, &c2, &id2))
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let (c2, body2) = (c.clone(), body.clone());
+        tokio::task::spawn_blocking(move || {
+            records::prepare_auth_fields(&c2, &body2, Some(&existing), su)
         })
         .await
         .map_err(|_| ApiError::internal())?
-        .map_err(|e| ApiError::validation("Failed to update record.", e))?;
-    }
+        .map_err(|e| ApiError::validation("Failed to update record.", e))?
+    } else {
+        Default::default()
+    };
     let c2 = c.clone();
     let r = app
         .db()
         .write(move |conn| {
+            // Read-modify-write inside the writer: modifiers see the latest committed value.
+            let existing = records::find_by_id(conn, &c2, &id)?.ok_or_else(ApiError::not_found)?;
+            let body = records::modifiers::resolve(&c2, &body, Some(&existing));
+            let mut values = records::cast_input(&c2, &body, Some(&existing), su)
+                .map_err(|e| ApiError::validation("Failed to update record.", e))?;
+            values.extend(auth_values);
             records::update(conn, &c2, &id, &values).map_err(|e| write_error(e, &c2, &values))?;
             records::find_by_id(conn, &c2, &id)?.ok_or_else(ApiError::not_found)
         })

@@ -429,20 +429,21 @@ pub fn zero_value(f: &Field) -> Value {
     }
 }
 
-/// Auth-collection fields on create/update: `password` + `passwordConfirm` (hashed with the
-/// field's cost), a fresh `tokenKey` on create and whenever the password changes, and
-/// `verified` only from superusers. `old_password_ok` is whether a non-superuser updating their
-/// own password proved the old one.
+/// Auth-collection fields on create/update, checked against the request body: `password` +
+/// `passwordConfirm` (hashed with the field's cost), a fresh `tokenKey` on create and whenever
+/// the password changes, `oldPassword` for a non-superuser changing their own password,
+/// `verified` and `email` changes only from superusers. Returns the values to store. Runs
+/// bcrypt: call it off the async workers and outside the writer.
 pub fn prepare_auth_fields(
     c: &Collection,
     body: &Map<String, Value>,
     existing: Option<&Record>,
     superuser: bool,
-    out: &mut Map<String, Value>,
-) -> Result<(), ValidationErrors> {
+) -> Result<Map<String, Value>, ValidationErrors> {
     let mut errs = ValidationErrors::new();
+    let mut out = Map::new();
     let Some(pf) = c.field("password") else {
-        return Ok(());
+        return Ok(out);
     };
     let (min, max, cost) = match &pf.kind {
         FieldKind::Password { min, max, cost, .. } => (*min, *max, *cost),
@@ -501,23 +502,23 @@ pub fn prepare_auth_fields(
             }
         }
     }
-    if !superuser && body.contains_key("verified") {
+    if !superuser && let Some(v) = body.get("verified") {
         let current = existing
             .and_then(|r| r.data.get("verified"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        if body.get("verified").and_then(Value::as_bool) != Some(current) {
+        let wanted = matches!(v, Value::Bool(true)) || matches!(v, Value::String(s) if s == "true");
+        if wanted != current {
             errs.add(
                 &["verified"],
                 "validation_values_mismatch",
                 "Values don't match.",
             );
         }
-        out.remove("verified");
     }
     if let (Some(existing), false) = (existing, superuser)
-        && let Some(new_email) = out.get("email").and_then(Value::as_str)
-        && Some(new_email) != existing.get_str("email")
+        && let Some(new_email) = body.get("email").and_then(Value::as_str)
+        && !new_email.eq_ignore_ascii_case(existing.get_str("email").unwrap_or(""))
     {
         errs.add(
             &["email"],
@@ -541,5 +542,5 @@ pub fn prepare_auth_fields(
     } else if existing.is_none() {
         out.insert("tokenKey".into(), json!(ids::random_alphanumeric(50)));
     }
-    Ok(())
+    Ok(out)
 }
