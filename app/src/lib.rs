@@ -12,6 +12,7 @@ pub mod plugin;
 pub mod query;
 pub mod records;
 pub mod schema;
+pub mod settings;
 pub mod superusers;
 pub mod validation;
 
@@ -32,6 +33,7 @@ struct AppInner {
     config: Config,
     db: Db,
     collections: CollectionStore,
+    settings: settings::SettingsStore,
 }
 
 /// Errors while starting the application.
@@ -65,11 +67,13 @@ impl App {
         for c in schema::defaults::initial_collections() {
             collections.ensure(c).await?;
         }
+        let settings = settings::SettingsStore::open(db.clone()).await?;
         Ok(App {
             inner: Arc::new(AppInner {
                 config,
                 db,
                 collections,
+                settings,
             }),
         })
     }
@@ -84,6 +88,10 @@ impl App {
 
     pub fn collections(&self) -> &CollectionStore {
         &self.inner.collections
+    }
+
+    pub fn settings(&self) -> &settings::SettingsStore {
+        &self.inner.settings
     }
 
     /// The HTTP router of this app with the given plugins' routes.

@@ -9,6 +9,7 @@ pub mod fields;
 pub mod health;
 pub mod list;
 pub mod records;
+pub mod settings;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -83,6 +84,7 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
         .merge(collections::routes())
         .merge(auth::routes())
         .merge(records::routes())
+        .merge(settings::routes())
         .with_state(app);
     for e in extra {
         r = r.merge(e);
