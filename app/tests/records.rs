@@ -98,3 +98,94 @@ async fn multipart_json_payload_and_modifiers() {
     assert_eq!(rec["views"], 17);
     assert_eq!(rec["tags"], json!(["c", "b"]));
 }
+
+#[tokio::test]
+async fn batch_is_one_transaction() {
+    let s = Server::start(BIN).await;
+    let t = s.superuser_token().await;
+    let (st, body) = s
+        .call("POST", "/api/batch", Some(&t), Some(json!({"requests":[]})))
+        .await;
+    assert_eq!(st, 403, "batch is off by default: {body}");
+    let (st, settings) = s
+        .call(
+            "PATCH",
+            "/api/settings",
+            Some(&t),
+            Some(json!({"batch":{"enabled":true}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(settings["batch"]["enabled"], true);
+    assert!(settings["smtp"].get("password").is_none());
+    let (st, _) = s
+        .call(
+            "POST",
+            "/api/collections",
+            Some(&t),
+            Some(json!({"name":"items","fields":[{"name":"n","type":"number","max":100}]})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    // Request 7 (index 6) fails validation: nothing of 1-6 may remain.
+    let mut requests: Vec<_> = (0..6)
+        .map(|i| json!({"method":"POST","url":"/api/collections/items/records","body":{"n": i}}))
+        .collect();
+    requests
+        .push(json!({"method":"POST","url":"/api/collections/items/records","body":{"n": 1000}}));
+    let (st, body) = s
+        .call(
+            "POST",
+            "/api/batch",
+            Some(&t),
+            Some(json!({"requests": requests})),
+        )
+        .await;
+    assert_eq!(st, 400, "{body}");
+    assert_eq!(body["message"], "Batch transaction failed.");
+    let inner = &body["data"]["requests"]["6"];
+    assert_eq!(inner["code"], "batch_request_failed");
+    assert_eq!(inner["response"]["status"], 400);
+    assert!(inner["response"]["data"]["n"]["code"].is_string(), "{body}");
+    let (_, list) = s
+        .call("GET", "/api/collections/items/records", Some(&t), None)
+        .await;
+    assert_eq!(list["totalItems"], 0);
+
+    let (st, body) = s
+        .call(
+            "POST",
+            "/api/batch",
+            Some(&t),
+            Some(json!({"requests":[
+                {"method":"POST","url":"/api/collections/items/records","body":{"id":"aaaaaaaaaaaaaa1","n":1}},
+                {"method":"PUT","url":"/api/collections/items/records","body":{"id":"aaaaaaaaaaaaaa1","n":2}},
+                {"method":"PUT","url":"/api/collections/items/records","body":{"id":"aaaaaaaaaaaaaa2","n":3}},
+                {"method":"DELETE","url":"/api/collections/items/records/aaaaaaaaaaaaaa2"}
+            ]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body[0]["status"], 200);
+    assert_eq!(body[1]["body"]["n"], 2);
+    assert_eq!(body[2]["body"]["n"], 3);
+    assert_eq!(body[3], json!({"status":204,"body":null}));
+    let (_, list) = s
+        .call("GET", "/api/collections/items/records", Some(&t), None)
+        .await;
+    assert_eq!(list["totalItems"], 1);
+    assert_eq!(list["items"][0]["n"], 2);
+
+    // Rules hold inside a batch: a guest cannot write to a locked collection.
+    let (st, body) = s
+        .call(
+            "POST",
+            "/api/batch",
+            None,
+            Some(json!({"requests":[
+            {"method":"POST","url":"/api/collections/items/records","body":{"n":1}}]})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(body["data"]["requests"]["0"]["response"]["status"], 403);
+}

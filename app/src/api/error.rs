@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::records::ops::RecordError;
 use crate::schema::SchemaError;
 use crate::validation::ValidationErrors;
 
@@ -100,6 +101,18 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         tracing::error!(error = %e, "database error");
         ApiError::internal()
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Validation { message, errors } => ApiError::validation(message, errors),
+            RecordError::NotFound => ApiError::not_found(),
+            RecordError::Forbidden(m) => ApiError::forbidden(m),
+            RecordError::BadRequest(m) => ApiError::bad_request(m),
+            RecordError::Db(e) => e.into(),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! headers, body limit, panics and unknown routes as PocketBase-shaped errors, tracing).
 
 pub mod auth;
+pub mod batch;
 pub mod collections;
 pub mod error;
 pub mod extract;
@@ -85,6 +86,7 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
         .merge(auth::routes())
         .merge(records::routes())
         .merge(settings::routes())
+        .merge(batch::routes())
         .with_state(app);
     for e in extra {
         r = r.merge(e);

@@ -1,10 +1,6 @@
-//! The records API (`/api/collections/{collection}/records`).
-//!
-//! This is the foundation version: CRUD with casting, validation and auth-record handling.
-//! API rules are enforced for the two constant forms — `null` (superusers only) and `""`
-//! (everyone). Expression rules need the rule engine (`query/`); until it is wired in, they are
-//! enforced fail-closed: only superusers pass them. `filter`, `sort` and `expand` likewise
-//! answer 400 rather than being silently ignored.
+//! The records API (`/api/collections/{collection}/records`). Handlers parse the request and
+//! ship one closure to the database; the work and the rule checks live in `records::ops`,
+//! shared with the batch endpoint.
 
 use std::sync::Arc;
 
@@ -13,37 +9,26 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{MaybeAuth, RecordBody};
 use super::list::Paging;
 use crate::App;
-use crate::records;
-use crate::schema::{Collection, CollectionType};
+use crate::records::ops::{self, Caller};
+use crate::records::{self, Record};
+use crate::schema::Collection;
 
-type QueryPairs = Query<Vec<(String, String)>>;
+pub(crate) type QueryPairs = Query<Vec<(String, String)>>;
 
-fn collection(app: &App, key: &str) -> ApiResult<Arc<Collection>> {
+pub(crate) fn collection(app: &App, key: &str) -> ApiResult<Arc<Collection>> {
     app.collections()
         .get(key)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Missing collection context."))
 }
 
-/// Whether the requester passes a rule; `Err` for a locked rule (403).
-fn check_rule(rule: &Option<String>, auth: &MaybeAuth) -> ApiResult<bool> {
-    if auth.is_superuser() {
-        return Ok(true);
-    }
-    match rule.as_deref() {
-        None => Err(ApiError::forbidden(
-            "Only superusers can perform this action.",
-        )),
-        Some("") => Ok(true),
-        Some(_) => Ok(false),
-    }
-}
-
+/// Query parameters that need the query engine; refused rather than silently ignored until
+/// it lands.
 fn reject_unsupported(q: &[(String, String)]) -> ApiResult<()> {
     for key in ["filter", "sort", "expand"] {
         if q.iter().any(|(k, v)| k == key && !v.trim().is_empty()) {
@@ -61,12 +46,53 @@ fn fields_param(q: &[(String, String)]) -> Option<&str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn client_json(c: &Collection, r: &records::Record, auth: &MaybeAuth) -> Value {
-    let own = auth
-        .0
-        .as_ref()
-        .is_some_and(|a| a.collection.id == c.id && a.record.id() == r.id());
-    r.to_client_json(c, auth.is_superuser(), own)
+/// A record as this caller may see it.
+pub(crate) fn client_json(c: &Collection, r: &Record, caller: &Caller) -> Value {
+    r.to_client_json(c, caller.is_superuser(), caller.is_record(c, r.id()))
+}
+
+fn respond(c: &Collection, r: &Record, caller: &Caller, q: &[(String, String)]) -> Json<Value> {
+    Json(super::fields::pick(
+        client_json(c, r, caller),
+        fields_param(q),
+    ))
+}
+
+/// Prepares auth fields (bcrypt) off the async workers, before the write transaction.
+pub(crate) async fn auth_values(
+    app: &App,
+    c: &Arc<Collection>,
+    body: &Map<String, Value>,
+    update_id: Option<&str>,
+    caller: &Caller,
+) -> ApiResult<Map<String, Value>> {
+    if !c.is_auth() {
+        return Ok(Map::new());
+    }
+    let existing = match update_id {
+        Some(id) => {
+            let (c2, id2) = (c.clone(), id.to_string());
+            Some(
+                app.db()
+                    .read(move |conn| records::find_by_id(conn, &c2, &id2))
+                    .await?
+                    .ok_or_else(ApiError::not_found)?,
+            )
+        }
+        None => None,
+    };
+    let message = if update_id.is_some() {
+        "Failed to update record."
+    } else {
+        "Failed to create record."
+    };
+    let (c2, body2, su) = (c.clone(), body.clone(), caller.is_superuser());
+    tokio::task::spawn_blocking(move || {
+        records::prepare_auth_fields(&c2, &body2, existing.as_ref(), su)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|e| ApiError::validation(message, e))
 }
 
 async fn list(
@@ -78,7 +104,8 @@ async fn list(
     let c = collection(&app, &coll)?;
     reject_unsupported(&q)?;
     let paging = Paging::from_query(&q)?;
-    if !check_rule(&c.rules.list, &auth)? {
+    let caller = Caller { auth: auth.0 };
+    if !ops::can_list(&c, &caller)? {
         return Ok(Json(paging.envelope(vec![], Some(0))));
     }
     let (c2, p2) = (c.clone(), paging.clone());
@@ -88,7 +115,7 @@ async fn list(
         .await?;
     let items = items
         .iter()
-        .map(|r| super::fields::pick(client_json(&c, r, &auth), fields_param(&q)))
+        .map(|r| super::fields::pick(client_json(&c, r, &caller), fields_param(&q)))
         .collect();
     Ok(Json(paging.envelope(items, total)))
 }
@@ -101,19 +128,13 @@ async fn view(
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     reject_unsupported(&q)?;
-    if !check_rule(&c.rules.view, &auth)? {
-        return Err(ApiError::not_found());
-    }
-    let c2 = c.clone();
+    let caller = Caller { auth: auth.0 };
+    let (c2, caller2) = (c.clone(), caller.clone());
     let r = app
         .db()
-        .read(move |conn| records::find_by_id(conn, &c2, &id))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(super::fields::pick(
-        client_json(&c, &r, &auth),
-        fields_param(&q),
-    )))
+        .read(move |conn| ops::view(conn, &c2, &caller2, &id))
+        .await?;
+    Ok(respond(&c, &r, &caller, &q))
 }
 
 async fn create(
@@ -124,67 +145,15 @@ async fn create(
     RecordBody(body): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
-    if c.kind == CollectionType::View {
-        return Err(ApiError::bad_request("Unsupported collection type."));
-    }
     reject_unsupported(&q)?;
-    if !check_rule(&c.rules.create, &auth)? {
-        return Err(ApiError::bad_request("Failed to create record."));
-    }
-    let su = auth.is_superuser();
-    let auth_values = if c.is_auth() {
-        let (c2, body2) = (c.clone(), body.clone());
-        tokio::task::spawn_blocking(move || records::prepare_auth_fields(&c2, &body2, None, su))
-            .await
-            .map_err(|_| ApiError::internal())?
-            .map_err(|e| ApiError::validation("Failed to create record.", e))?
-    } else {
-        Default::default()
-    };
-    let c2 = c.clone();
+    let caller = Caller { auth: auth.0 };
+    let prepared = auth_values(&app, &c, &body, None, &caller).await?;
+    let (c2, caller2) = (c.clone(), caller.clone());
     let r = app
         .db()
-        .write(move |conn| {
-            let body = records::modifiers::resolve(&c2, &body, None);
-            let mut values = records::cast_input(&c2, &body, None, su)
-                .map_err(|e| ApiError::validation("Failed to create record.", e))?;
-            values.extend(auth_values);
-            let id = values
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            records::insert(conn, &c2, &values).map_err(|e| write_error(e, &c2, &values))?;
-            records::find_by_id(conn, &c2, &id)?.ok_or_else(ApiError::internal)
-        })
+        .write(move |conn| ops::create(conn, &c2, &caller2, &body, prepared))
         .await?;
-    Ok(Json(super::fields::pick(
-        client_json(&c, &r, &auth),
-        fields_param(&q),
-    )))
-}
-
-/// Maps a failed write: unique violations become `validation_not_unique` on the field(s) of
-/// the violated index, never a 500.
-fn write_error(
-    e: crate::db::DbError,
-    c: &Collection,
-    values: &serde_json::Map<String, Value>,
-) -> ApiError {
-    if e.is_unique_violation() {
-        let detail = e.to_string();
-        let mut errs = crate::validation::ValidationErrors::new();
-        for f in &c.fields {
-            if values.contains_key(&f.name) && detail.contains(&format!("{}.{}", c.name, f.name)) {
-                errs.add(&[&f.name], "validation_not_unique", "Value must be unique.");
-            }
-        }
-        if errs.is_empty() {
-            errs.add(&["id"], "validation_not_unique", "Value must be unique.");
-        }
-        return ApiError::validation("Failed to save record.", errs);
-    }
-    e.into()
+    Ok(respond(&c, &r, &caller, &q))
 }
 
 async fn update(
@@ -195,50 +164,15 @@ async fn update(
     RecordBody(body): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
-    if c.kind == CollectionType::View {
-        return Err(ApiError::bad_request("Unsupported collection type."));
-    }
     reject_unsupported(&q)?;
-    if !check_rule(&c.rules.update, &auth)? {
-        return Err(ApiError::not_found());
-    }
-    let su = auth.is_superuser();
-    let auth_values = if c.is_auth() {
-        // Password checks run bcrypt: off the async workers, and before the writer.
-        let (c2, id2) = (c.clone(), id.clone());
-        let existing = app
-            .db()
-            .read(move |conn| records::find_by_id(conn, &c2, &id2))
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        let (c2, body2) = (c.clone(), body.clone());
-        tokio::task::spawn_blocking(move || {
-            records::prepare_auth_fields(&c2, &body2, Some(&existing), su)
-        })
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(|e| ApiError::validation("Failed to update record.", e))?
-    } else {
-        Default::default()
-    };
-    let c2 = c.clone();
+    let caller = Caller { auth: auth.0 };
+    let prepared = auth_values(&app, &c, &body, Some(&id), &caller).await?;
+    let (c2, caller2) = (c.clone(), caller.clone());
     let r = app
         .db()
-        .write(move |conn| {
-            // Read-modify-write inside the writer: modifiers see the latest committed value.
-            let existing = records::find_by_id(conn, &c2, &id)?.ok_or_else(ApiError::not_found)?;
-            let body = records::modifiers::resolve(&c2, &body, Some(&existing));
-            let mut values = records::cast_input(&c2, &body, Some(&existing), su)
-                .map_err(|e| ApiError::validation("Failed to update record.", e))?;
-            values.extend(auth_values);
-            records::update(conn, &c2, &id, &values).map_err(|e| write_error(e, &c2, &values))?;
-            records::find_by_id(conn, &c2, &id)?.ok_or_else(ApiError::not_found)
-        })
+        .write(move |conn| ops::update(conn, &c2, &caller2, &id, &body, prepared))
         .await?;
-    Ok(Json(super::fields::pick(
-        client_json(&c, &r, &auth),
-        fields_param(&q),
-    )))
+    Ok(respond(&c, &r, &caller, &q))
 }
 
 async fn remove(
@@ -247,19 +181,10 @@ async fn remove(
     auth: MaybeAuth,
 ) -> ApiResult<impl IntoResponse> {
     let c = collection(&app, &coll)?;
-    if c.kind == CollectionType::View {
-        return Err(ApiError::bad_request("Unsupported collection type."));
-    }
-    if !check_rule(&c.rules.delete, &auth)? {
-        return Err(ApiError::not_found());
-    }
-    let n = app
-        .db()
-        .write(move |conn| records::delete(conn, &c, &id).map_err(ApiError::from))
+    let caller = Caller { auth: auth.0 };
+    app.db()
+        .write(move |conn| ops::delete(conn, &c, &caller, &id))
         .await?;
-    if n == 0 {
-        return Err(ApiError::not_found());
-    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,6 +3,7 @@
 
 mod cast;
 pub mod modifiers;
+pub mod ops;
 
 pub use cast::{cast_input, prepare_auth_fields};
 
