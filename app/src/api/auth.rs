@@ -184,8 +184,95 @@ async fn auth_refresh(
     Ok(Json(auth_response(&c, &me.record, true, &q)?))
 }
 
+async fn auth_methods(State(app): State<App>, Path(coll): Path<String>) -> ApiResult<Json<Value>> {
+    let c = auth_collection(&app, &coll)?;
+    let opts = c.auth.as_ref().ok_or_else(ApiError::internal)?;
+    let pw = &opts.password_auth;
+    let ids = &pw.identity_fields;
+    Ok(Json(json!({
+        "password": {"enabled": pw.enabled, "identityFields": ids},
+        "oauth2": {"enabled": false, "providers": []},
+        "mfa": {"enabled": opts.mfa.enabled, "duration": if opts.mfa.enabled { opts.mfa.duration } else { 0 }},
+        "otp": {"enabled": opts.otp.enabled, "duration": if opts.otp.enabled { opts.otp.duration } else { 0 }},
+        "authProviders": [],
+        "usernamePassword": pw.enabled && ids.iter().any(|f| f == "username"),
+        "emailPassword": pw.enabled && ids.iter().any(|f| f == "email"),
+    })))
+}
+
+/// `POST /impersonate/{id}`: a superuser gets a non-refreshable token for any auth record
+/// (used as API keys). `duration` 0 means the collection's auth token duration.
+async fn impersonate(
+    State(app): State<App>,
+    Path((coll, id)): Path<(String, String)>,
+    Query(q): QueryPairs,
+    auth: MaybeAuth,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    if !auth.is_superuser() {
+        return Err(ApiError::forbidden(
+            "The authorized record is not allowed to perform this action.",
+        ));
+    }
+    let c = auth_collection(&app, &coll)?;
+    let duration = match body.get("duration") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v.as_i64() {
+            Some(d) if d >= 0 => d,
+            _ => {
+                let mut errs = ValidationErrors::new();
+                errs.add(
+                    &["duration"],
+                    "validation_min_greater_equal_than_required",
+                    "Must be no less than 0.",
+                );
+                return Err(ApiError::validation(
+                    "An error occurred while validating the submitted data.",
+                    errs,
+                ));
+            }
+        },
+    };
+    let c2 = c.clone();
+    let record = app
+        .db()
+        .read(move |conn| records::find_by_id(conn, &c2, &id))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let opts = c.auth.as_ref().ok_or_else(ApiError::internal)?;
+    let duration = if duration == 0 {
+        opts.auth_token.duration
+    } else {
+        duration
+    };
+    let token = token::new_auth_token(
+        record.id(),
+        &c.id,
+        record.get_str("tokenKey").unwrap_or(""),
+        &opts.auth_token.secret,
+        duration,
+        false,
+    )?;
+    let fields = q
+        .iter()
+        .find(|(k, _)| k == "fields")
+        .map(|(_, v)| v.as_str());
+    Ok(Json(json!({
+        "token": token,
+        "record": super::fields::pick(record.to_client_json(&c, false, true), fields),
+    })))
+}
+
 pub fn routes() -> Router<App> {
     Router::new()
+        .route(
+            "/api/collections/{collection}/auth-methods",
+            axum::routing::get(auth_methods),
+        )
+        .route(
+            "/api/collections/{collection}/impersonate/{id}",
+            post(impersonate),
+        )
         .route(
             "/api/collections/{collection}/auth-with-password",
             post(auth_with_password),
