@@ -348,10 +348,10 @@ fn valid_segment(s: &str) -> bool {
 }
 
 fn parse_ident(word: &str, pos: usize) -> Result<Operand, ParseError> {
-    if let Some(name) = word.strip_prefix('@') {
-        if let Some((_, m)) = MACROS.iter().find(|(n, _)| *n == name) {
-            return Ok(Operand::Macro(*m));
-        }
+    if let Some(name) = word.strip_prefix('@')
+        && let Some((_, m)) = MACROS.iter().find(|(n, _)| *n == name)
+    {
+        return Ok(Operand::Macro(*m));
     }
     // The modifier is the part after the last ':' unless that ':' is a @collection alias.
     let (body, modifier) = match word.rsplit_once(':') {
