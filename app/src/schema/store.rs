@@ -46,6 +46,11 @@ impl Registry {
         }
     }
 
+    /// A registry of the given collections (for tools and tests that work without a store).
+    pub fn from_list(list: Vec<Collection>) -> Registry {
+        Registry::new(0, list)
+    }
+
     /// Finds a collection by id, or by name (case-insensitive).
     pub fn get(&self, id_or_name: &str) -> Option<Arc<Collection>> {
         self.by_id
