@@ -189,3 +189,167 @@ async fn batch_is_one_transaction() {
     assert_eq!(st, 400);
     assert_eq!(body["data"]["requests"]["0"]["response"]["status"], 403);
 }
+
+async fn user_token(s: &Server, email: &str) -> (String, String) {
+    let (st, body) = s
+        .call(
+            "POST",
+            "/api/collections/users/records",
+            None,
+            Some(json!({"email": email, "password": "Passw0rd-123", "passwordConfirm": "Passw0rd-123"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let (st, auth) = s
+        .call(
+            "POST",
+            "/api/collections/users/auth-with-password",
+            None,
+            Some(json!({"identity": email, "password": "Passw0rd-123"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{auth}");
+    (id, auth["token"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn rules_owner_guest_other_and_superuser() {
+    let s = Server::start(BIN).await;
+    let su = s.superuser_token().await;
+    let (alice, at) = user_token(&s, "alice@example.com").await;
+    let (_bob, bt) = user_token(&s, "bob@example.com").await;
+    let (st, body) = s
+        .call(
+            "POST",
+            "/api/collections",
+            Some(&su),
+            Some(json!({"name":"notes","fields":[
+                {"name":"title","type":"text"},
+                {"name":"owner","type":"relation","collectionId":"_pb_users_auth_"}],
+                "listRule":"owner = @request.auth.id",
+                "viewRule":"owner = @request.auth.id",
+                "createRule":"@request.auth.id != '' && @request.body.owner = @request.auth.id",
+                "updateRule":"owner = @request.auth.id",
+                "deleteRule":null})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    // Invalid rules are refused when the collection is saved.
+    let (st, body) = s
+        .call(
+            "PATCH",
+            "/api/collections/notes",
+            Some(&su),
+            Some(json!({"listRule":"nope = 1"})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(body["data"]["listRule"]["code"], "validation_invalid_rule");
+
+    let (st, note) = s
+        .call(
+            "POST",
+            "/api/collections/notes/records",
+            Some(&at),
+            Some(json!({"title":"mine","owner": alice})),
+        )
+        .await;
+    assert_eq!(st, 200, "{note}");
+    let id = note["id"].as_str().unwrap().to_string();
+    // Bob cannot create a note owned by Alice: create rule fails -> 400, nothing written.
+    let (st, body) = s
+        .call(
+            "POST",
+            "/api/collections/notes/records",
+            Some(&bt),
+            Some(json!({"title":"forged","owner": alice})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(body["message"], "Failed to create record.");
+    // An orphan note (empty owner), written by the superuser.
+    let (st, _) = s
+        .call(
+            "POST",
+            "/api/collections/notes/records",
+            Some(&su),
+            Some(json!({"title":"orphan"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+
+    let list = |t: Option<String>| {
+        let s = &s;
+        async move {
+            let (st, l) = s
+                .call("GET", "/api/collections/notes/records", t.as_deref(), None)
+                .await;
+            assert_eq!(st, 200, "{l}");
+            l["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["title"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(Some(at.clone())).await, ["mine"]);
+    assert!(list(Some(bt.clone())).await.is_empty());
+    // A guest never matches the owner rule, not even on the orphan (PocketBase's trap).
+    assert!(list(None).await.is_empty());
+    assert_eq!(list(Some(su.clone())).await.len(), 2);
+
+    let path = format!("/api/collections/notes/records/{id}");
+    assert_eq!(s.call("GET", &path, Some(&bt), None).await.0, 404);
+    assert_eq!(s.call("GET", &path, Some(&at), None).await.0, 200);
+    assert_eq!(
+        s.call("PATCH", &path, Some(&bt), Some(json!({"title":"x"})))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.call("PATCH", &path, None, Some(json!({"title":"x"})))
+            .await
+            .0,
+        404
+    );
+    let (st, upd) = s
+        .call("PATCH", &path, Some(&at), Some(json!({"title":"edited"})))
+        .await;
+    assert_eq!((st, upd["title"].as_str()), (200, Some("edited")));
+    // Locked delete rule: 403 for users, allowed for superusers.
+    assert_eq!(s.call("DELETE", &path, Some(&at), None).await.0, 403);
+    assert_eq!(s.call("DELETE", &path, Some(&su), None).await.0, 204);
+
+    // Client filters may not use @request.* (403) and may filter fields.
+    let (st, _) = s
+        .call(
+            "GET",
+            "/api/collections/notes/records?filter=%40request.auth.id%3D%27%27",
+            Some(&at),
+            None,
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, l) = s
+        .call(
+            "GET",
+            "/api/collections/notes/records?filter=title%7E%27orph%27&sort=-title",
+            Some(&su),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(l["totalItems"], 1);
+    let (st, _) = s
+        .call(
+            "GET",
+            "/api/collections/notes/records?filter=nope%3D1",
+            Some(&su),
+            None,
+        )
+        .await;
+    assert_eq!(st, 400);
+}

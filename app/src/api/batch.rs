@@ -14,7 +14,7 @@ use super::extract::{MaybeAuth, RecordBody};
 use super::records::{auth_values, client_json, collection};
 use crate::App;
 use crate::records;
-use crate::records::ops::{self, Caller};
+use crate::records::ops;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Action {
@@ -99,6 +99,7 @@ fn parse(v: &Value) -> Result<SubRequest, ApiError> {
 
 async fn batch(
     State(app): State<App>,
+    headers: axum::http::HeaderMap,
     auth: MaybeAuth,
     RecordBody(body): RecordBody,
 ) -> ApiResult<impl IntoResponse> {
@@ -130,7 +131,9 @@ async fn batch(
         );
         return Err(ApiError::validation("Batch transaction failed.", errs));
     }
-    let caller = Caller { auth: auth.0 };
+    let mut caller = super::records::caller(auth, &axum::http::Method::POST, &headers, &[]);
+    caller.context = "batch".into();
+    let registry = app.collections().snapshot();
     // Parse and prepare (bcrypt for auth collections) before the transaction.
     let mut prepared = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
@@ -165,16 +168,19 @@ async fn batch(
         prepared.push((sub, c, values));
     }
     let caller2 = caller.clone();
+    let reg = registry.clone();
     let results = app
         .db()
         .write(move |conn| {
             let mut out = Vec::with_capacity(prepared.len());
             for (i, (sub, c, values)) in prepared.into_iter().enumerate() {
                 let res = match sub.action {
-                    Action::Create => ops::create(conn, &c, &caller2, &sub.body, values).map(Some),
+                    Action::Create => {
+                        ops::create(conn, &reg, &c, &caller2, &sub.body, values).map(Some)
+                    }
                     Action::Update => {
                         let id = sub.id.clone().unwrap_or_default();
-                        ops::update(conn, &c, &caller2, &id, &sub.body, values).map(Some)
+                        ops::update(conn, &reg, &c, &caller2, &id, &sub.body, values).map(Some)
                     }
                     Action::Upsert => {
                         let id = sub
@@ -186,14 +192,14 @@ async fn batch(
                         let exists =
                             !id.is_empty() && records::find_by_id(conn, &c, &id)?.is_some();
                         if exists {
-                            ops::update(conn, &c, &caller2, &id, &sub.body, values).map(Some)
+                            ops::update(conn, &reg, &c, &caller2, &id, &sub.body, values).map(Some)
                         } else {
-                            ops::create(conn, &c, &caller2, &sub.body, values).map(Some)
+                            ops::create(conn, &reg, &c, &caller2, &sub.body, values).map(Some)
                         }
                     }
                     Action::Delete => {
                         let id = sub.id.clone().unwrap_or_default();
-                        ops::delete(conn, &c, &caller2, &id).map(|_| None)
+                        ops::delete(conn, &reg, &c, &caller2, &id).map(|_| None)
                     }
                 };
                 match res {

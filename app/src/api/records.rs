@@ -27,17 +27,45 @@ pub(crate) fn collection(app: &App, key: &str) -> ApiResult<Arc<Collection>> {
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Missing collection context."))
 }
 
-/// Query parameters that need the query engine; refused rather than silently ignored until
-/// it lands.
+/// `expand` arrives with the expand work; refused rather than silently ignored until then.
 fn reject_unsupported(q: &[(String, String)]) -> ApiResult<()> {
-    for key in ["filter", "sort", "expand"] {
-        if q.iter().any(|(k, v)| k == key && !v.trim().is_empty()) {
-            return Err(ApiError::bad_request(format!(
-                "The {key} parameter is not supported by this server build yet"
-            )));
-        }
+    if q.iter().any(|(k, v)| k == "expand" && !v.trim().is_empty()) {
+        return Err(ApiError::bad_request(
+            "The expand parameter is not supported by this server build yet",
+        ));
     }
     Ok(())
+}
+
+/// The caller of a request: its auth and the request data rules can read.
+pub(crate) fn caller(
+    auth: MaybeAuth,
+    method: &axum::http::Method,
+    headers: &axum::http::HeaderMap,
+    q: &[(String, String)],
+) -> Caller {
+    Caller {
+        auth: auth.0,
+        query: q.to_vec(),
+        headers: headers
+            .iter()
+            .filter(|(k, _)| *k != axum::http::header::AUTHORIZATION)
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_lowercase().replace('-', "_"), v.to_string()))
+            })
+            .collect(),
+        method: method.as_str().to_string(),
+        context: "default".into(),
+    }
+}
+
+fn param<'a>(q: &'a [(String, String)], key: &str) -> &'a str {
+    q.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
 }
 
 fn fields_param(q: &[(String, String)]) -> Option<&str> {
@@ -99,24 +127,37 @@ async fn list(
     State(app): State<App>,
     Path(coll): Path<String>,
     Query(q): QueryPairs,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
     auth: MaybeAuth,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     reject_unsupported(&q)?;
     let paging = Paging::from_query(&q)?;
-    let caller = Caller { auth: auth.0 };
-    if !ops::can_list(&c, &caller)? {
-        return Ok(Json(paging.envelope(vec![], Some(0))));
-    }
-    let (c2, p2) = (c.clone(), paging.clone());
+    let caller = caller(auth, &method, &headers, &q);
+    let (filter, sort) = (
+        param(&q, "filter").to_string(),
+        param(&q, "sort").to_string(),
+    );
+    ops::check_client_expression(&filter, &caller)?;
+    ops::check_client_expression(&sort, &caller)?;
+    let registry = app.collections().snapshot();
+    let (c2, p2, caller2) = (c.clone(), paging.clone(), caller.clone());
     let (items, total) = app
         .db()
-        .read(move |conn| records::list(conn, &c2, p2.offset(), p2.per_page, !p2.skip_total))
+        .read(move |conn| {
+            let lq = ops::ListQuery {
+                filter: &filter,
+                sort: &sort,
+                offset: p2.offset(),
+                limit: p2.per_page,
+                count: !p2.skip_total,
+            };
+            ops::list(conn, &registry, &c2, &caller2, &lq)
+        })
         .await?;
-    let items = items
-        .iter()
-        .map(|r| super::fields::pick(client_json(&c, r, &caller), fields_param(&q)))
-        .collect();
+    let items = items.iter().map(|r| client_json(&c, r, &caller)).collect();
+    let items = super::fields::pick_all(items, fields_param(&q));
     Ok(Json(paging.envelope(items, total)))
 }
 
@@ -124,15 +165,18 @@ async fn view(
     State(app): State<App>,
     Path((coll, id)): Path<(String, String)>,
     Query(q): QueryPairs,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
     auth: MaybeAuth,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     reject_unsupported(&q)?;
-    let caller = Caller { auth: auth.0 };
+    let caller = caller(auth, &method, &headers, &q);
+    let registry = app.collections().snapshot();
     let (c2, caller2) = (c.clone(), caller.clone());
     let r = app
         .db()
-        .read(move |conn| ops::view(conn, &c2, &caller2, &id))
+        .read(move |conn| ops::view(conn, &registry, &c2, &caller2, &id))
         .await?;
     Ok(respond(&c, &r, &caller, &q))
 }
@@ -141,17 +185,20 @@ async fn create(
     State(app): State<App>,
     Path(coll): Path<String>,
     Query(q): QueryPairs,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
     auth: MaybeAuth,
     RecordBody(body): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     reject_unsupported(&q)?;
-    let caller = Caller { auth: auth.0 };
+    let caller = caller(auth, &method, &headers, &q);
     let prepared = auth_values(&app, &c, &body, None, &caller).await?;
+    let registry = app.collections().snapshot();
     let (c2, caller2) = (c.clone(), caller.clone());
     let r = app
         .db()
-        .write(move |conn| ops::create(conn, &c2, &caller2, &body, prepared))
+        .write(move |conn| ops::create(conn, &registry, &c2, &caller2, &body, prepared))
         .await?;
     Ok(respond(&c, &r, &caller, &q))
 }
@@ -160,17 +207,20 @@ async fn update(
     State(app): State<App>,
     Path((coll, id)): Path<(String, String)>,
     Query(q): QueryPairs,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
     auth: MaybeAuth,
     RecordBody(body): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     reject_unsupported(&q)?;
-    let caller = Caller { auth: auth.0 };
+    let caller = caller(auth, &method, &headers, &q);
     let prepared = auth_values(&app, &c, &body, Some(&id), &caller).await?;
+    let registry = app.collections().snapshot();
     let (c2, caller2) = (c.clone(), caller.clone());
     let r = app
         .db()
-        .write(move |conn| ops::update(conn, &c2, &caller2, &id, &body, prepared))
+        .write(move |conn| ops::update(conn, &registry, &c2, &caller2, &id, &body, prepared))
         .await?;
     Ok(respond(&c, &r, &caller, &q))
 }
@@ -178,12 +228,15 @@ async fn update(
 async fn remove(
     State(app): State<App>,
     Path((coll, id)): Path<(String, String)>,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
     auth: MaybeAuth,
 ) -> ApiResult<impl IntoResponse> {
     let c = collection(&app, &coll)?;
-    let caller = Caller { auth: auth.0 };
+    let caller = caller(auth, &method, &headers, &[]);
+    let registry = app.collections().snapshot();
     app.db()
-        .write(move |conn| ops::delete(conn, &c, &caller, &id))
+        .write(move |conn| ops::delete(conn, &registry, &c, &caller, &id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

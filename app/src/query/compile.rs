@@ -863,7 +863,7 @@ pub fn compile_sort(
     c: &Collection,
     alias: &str,
     env: &Env<'_>,
-) -> Result<Vec<Frag>, CompileError> {
+) -> Result<Vec<(Frag, bool)>, CompileError> {
     let mut out = Vec::new();
     let mut compiler = Compiler { env, aliases: 100 };
     for part in sort.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -874,7 +874,6 @@ pub fn compile_sort(
             Some(n) => (true, n),
             None => (false, part.strip_prefix('+').unwrap_or(part)),
         };
-        let dir = if desc { " DESC" } else { " ASC" };
         let term = match name {
             "@random" => Frag::raw("RANDOM()"),
             "@rowid" => Frag::raw(format!("{}.rowid", q(alias))),
@@ -900,7 +899,7 @@ pub fn compile_sort(
                 }
             }
         };
-        out.push(Frag::join(&[&term], &["", dir]));
+        out.push((term, desc));
     }
     Ok(out)
 }
@@ -1199,7 +1198,7 @@ mod tests {
         let terms =
             compile_sort("-views,title,@random,@rowid,author.name", &posts, "m", &env).unwrap();
         assert_eq!(terms.len(), 5);
-        assert!(terms[0].sql.ends_with("DESC"));
+        assert!(terms[0].1 && !terms[1].1);
         assert!(compile_sort("nope", &posts, "m", &env).is_err());
         assert!(compile_sort("editors.name", &posts, "m", &env).is_err());
     }

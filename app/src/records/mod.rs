@@ -191,32 +191,66 @@ fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// One page of records in rowid order, and the total when asked for.
+/// One page of records of `c` (aliased `m` in `cond` and `order`), and the total when asked
+/// for. Without `order`, rows come in rowid order.
 pub fn list(
     conn: &Connection,
     c: &Collection,
+    cond: Option<&crate::query::compile::Frag>,
+    order: &[(crate::query::compile::Frag, bool)],
     offset: u64,
     limit: u64,
     count: bool,
 ) -> Result<(Vec<Record>, Option<u64>), DbError> {
-    let q = select_all(c)
-        .order_by(col("rowid"), sea_query::Order::Asc)
-        .limit(limit)
-        .offset(offset)
-        .to_owned();
+    let mut q = Query::select();
+    q.columns(c.fields.iter().map(|f| (col("m"), col(&f.name))))
+        .from_as(col(&c.name), col("m"));
+    if let Some(cond) = cond {
+        q.and_where(cond.clone().into_expr());
+    }
+    if order.is_empty() {
+        q.order_by((col("m"), col("rowid")), sea_query::Order::Asc);
+    }
+    for (o, desc) in order {
+        let dir = if *desc {
+            sea_query::Order::Desc
+        } else {
+            sea_query::Order::Asc
+        };
+        q.order_by_expr(o.clone().into_expr(), dir);
+    }
+    q.limit(limit).offset(offset);
     let items = db::query_rows(conn, &q, |r| row_to_record(c, r))?;
     let total = if count {
-        let q = Query::select()
-            .expr(Expr::cust("COUNT(*)"))
-            .from(col(&c.name))
-            .to_owned();
-        db::query_rows(conn, &q, |r| r.get::<_, i64>(0))?
+        let mut cq = Query::select();
+        cq.expr(Expr::cust("COUNT(*)"))
+            .from_as(col(&c.name), col("m"));
+        if let Some(cond) = cond {
+            cq.and_where(cond.clone().into_expr());
+        }
+        db::query_rows(conn, &cq, |r| r.get::<_, i64>(0))?
             .first()
             .map(|n| std::cmp::max(*n, 0) as u64)
     } else {
         None
     };
     Ok((items, total))
+}
+
+/// Reads records of `c` matching `cond` (rows aliased `m`), e.g. a rule check on one id.
+pub fn find_where(
+    conn: &Connection,
+    c: &Collection,
+    cond: &crate::query::compile::Frag,
+    limit: u64,
+) -> Result<Vec<Record>, DbError> {
+    let q = Query::select()
+        .columns(c.fields.iter().map(|f| (col("m"), col(&f.name))))
+        .from_as(col(&c.name), col("m"))
+        .and_where(cond.clone().into_expr())
+        .limit(limit)
+        .to_owned();
+    db::query_rows(conn, &q, |r| row_to_record(c, r))
 }
 
 /// Inserts a record from storage values (already cast; see [`cast_input`]).

@@ -1,5 +1,6 @@
-//! Record operations with their API rules, run inside a transaction on the writer. The REST
-//! handlers and the batch endpoint both call these, so every path checks the same rules.
+//! Record operations with their API rules, run on a database connection (reads on a reader,
+//! writes inside the writer's transaction). The REST handlers and the batch endpoint both call
+//! these, so every path checks the same rules, compiled by the same engine.
 
 use std::sync::Arc;
 
@@ -9,16 +10,31 @@ use serde_json::{Map, Value};
 use super::{Record, cast_input, modifiers};
 use crate::auth::AuthRecord;
 use crate::db::DbError;
-use crate::schema::{Collection, CollectionType};
+use crate::query::compile::{self, CompileError, Env, Frag, RequestInfo};
+use crate::query::fexpr::{self, Root};
+use crate::schema::{Collection, CollectionType, Registry};
 use crate::validation::ValidationErrors;
 
-/// Who is asking, and with what request context (the input of `@request.*`).
+/// Who is asking, and the request context rules can read through `@request.*`.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
     pub auth: Option<AuthRecord>,
+    pub query: Vec<(String, String)>,
+    /// Header names lowercased with `-` as `_`.
+    pub headers: Vec<(String, String)>,
+    pub method: String,
+    pub context: String,
 }
 
 impl Caller {
+    pub fn guest() -> Caller {
+        Caller {
+            method: "GET".into(),
+            context: "default".into(),
+            ..Caller::default()
+        }
+    }
+
     pub fn is_superuser(&self) -> bool {
         self.auth.as_ref().is_some_and(AuthRecord::is_superuser)
     }
@@ -28,6 +44,21 @@ impl Caller {
         self.auth
             .as_ref()
             .is_some_and(|a| a.collection.id == c.id && a.record.id() == id)
+    }
+
+    /// The `@request.*` input for a given body.
+    pub fn request_info(&self, body: &Map<String, Value>) -> RequestInfo {
+        RequestInfo {
+            auth: self
+                .auth
+                .as_ref()
+                .map(|a| (a.collection.clone(), a.record.data.clone())),
+            body: body.clone(),
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            method: self.method.clone(),
+            context: self.context.clone(),
+        }
     }
 }
 
@@ -49,44 +80,172 @@ pub enum RecordError {
     Db(#[from] DbError),
 }
 
-/// The outcome of checking a rule.
-enum Access {
-    Allowed,
-    Denied,
+/// How a rule applies to a caller.
+pub enum Access {
+    /// Superuser, or a public rule: no condition.
+    All,
+    /// Only rows matching this condition (rows aliased `m`).
+    Where(Frag),
 }
 
-/// Checks a rule for a caller. Constant rules (`null`, `""`) are decided here; expression
-/// rules are evaluated by the rule engine. Until it is wired in, expressions admit
-/// superusers only (fail closed).
-fn check(rule: &Option<String>, caller: &Caller) -> Result<Access, RecordError> {
+fn locked() -> RecordError {
+    RecordError::Forbidden("Only superusers can perform this action.".into())
+}
+
+/// Compiles a stored rule for a caller. A rule that no longer compiles (e.g. it names a field
+/// that was since removed) denies everyone but superusers.
+pub fn rule_access(
+    registry: &Registry,
+    c: &Collection,
+    rule: &Option<String>,
+    caller: &Caller,
+    body: &Map<String, Value>,
+) -> Result<Access, RecordError> {
     if caller.is_superuser() {
-        return Ok(Access::Allowed);
+        return Ok(Access::All);
     }
-    match rule.as_deref() {
-        None => Err(RecordError::Forbidden(
-            "Only superusers can perform this action.".into(),
-        )),
-        Some("") => Ok(Access::Allowed),
-        Some(_) => Ok(Access::Denied),
+    let Some(rule) = rule.as_deref() else {
+        return Err(locked());
+    };
+    if rule.trim().is_empty() {
+        return Ok(Access::All);
+    }
+    let request = caller.request_info(body);
+    let env = Env {
+        registry,
+        request: &request,
+        trusted: true,
+        superuser: false,
+    };
+    let compiled = fexpr::parse(rule)
+        .map_err(|e| CompileError::Invalid(e.to_string()))
+        .and_then(|expr| compile::compile(&expr, c, "m", &env));
+    match compiled {
+        Ok(frag) => Ok(Access::Where(frag)),
+        Err(e) => {
+            tracing::warn!(collection = %c.name, error = %e, "a stored rule does not compile; denying");
+            Ok(Access::Where(Frag {
+                sql: "0".into(),
+                values: vec![],
+            }))
+        }
     }
 }
 
-/// Whether the caller may list records (locked rules are a 403).
-pub fn can_list(c: &Collection, caller: &Caller) -> Result<bool, RecordError> {
-    Ok(matches!(check(&c.rules.list, caller)?, Access::Allowed))
+fn id_and(access: &Access, id: &str) -> Frag {
+    let id_cond = Frag {
+        sql: "\"m\".\"id\" = ?".into(),
+        values: vec![id.to_string().into()],
+    };
+    match access {
+        Access::All => id_cond,
+        Access::Where(rule) => {
+            let mut f = id_cond;
+            f.sql = format!("({}) AND ({})", f.sql, rule.sql);
+            f.values.extend(rule.values.iter().cloned());
+            f
+        }
+    }
 }
 
-/// Reads one record the caller may view.
+/// Checks a client `filter`/`sort` for `@request.*`/`@collection.*`, which only superusers
+/// may use (PocketBase's 403).
+pub fn check_client_expression(input: &str, caller: &Caller) -> Result<(), RecordError> {
+    if caller.is_superuser() || input.trim().is_empty() {
+        return Ok(());
+    }
+    let uses_request = match fexpr::parse(input) {
+        Ok(e) => e
+            .operands()
+            .iter()
+            .any(|o| matches!(o, fexpr::Operand::Ident(i) if !matches!(i.root, Root::Field))),
+        Err(_) => input.contains("@request.") || input.contains("@collection."),
+    };
+    if uses_request {
+        return Err(RecordError::Forbidden(
+            "Only superusers can filter by @request.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What a list request asks for.
+pub struct ListQuery<'a> {
+    pub filter: &'a str,
+    pub sort: &'a str,
+    pub offset: u64,
+    pub limit: u64,
+    pub count: bool,
+}
+
+/// Lists records the caller may see: the list rule is ANDed into the filter.
+pub fn list(
+    conn: &Connection,
+    registry: &Registry,
+    c: &Collection,
+    caller: &Caller,
+    lq: &ListQuery<'_>,
+) -> Result<(Vec<Record>, Option<u64>), RecordError> {
+    let access = rule_access(registry, c, &c.rules.list, caller, &Map::new())?;
+    let request = caller.request_info(&Map::new());
+    let env = Env {
+        registry,
+        request: &request,
+        trusted: false,
+        superuser: caller.is_superuser(),
+    };
+    let bad = |e: CompileError| {
+        tracing::debug!(error = %e, "invalid filter or sort");
+        match e {
+            CompileError::Locked(_) => {
+                RecordError::Forbidden("Only superusers can perform this action.".into())
+            }
+            _ => RecordError::BadRequest(
+                "Something went wrong while processing your request.".into(),
+            ),
+        }
+    };
+    let mut cond: Option<Frag> = match access {
+        Access::All => None,
+        Access::Where(f) => Some(f),
+    };
+    if !lq.filter.trim().is_empty() {
+        let expr =
+            fexpr::parse(lq.filter).map_err(|e| bad(CompileError::Invalid(e.to_string())))?;
+        let f = compile::compile(&expr, c, "m", &env).map_err(bad)?;
+        cond = Some(match cond {
+            None => f,
+            Some(rule) => Frag {
+                sql: format!("({}) AND ({})", rule.sql, f.sql),
+                values: rule.values.into_iter().chain(f.values).collect(),
+            },
+        });
+    }
+    let order = compile::compile_sort(lq.sort, c, "m", &env).map_err(bad)?;
+    Ok(super::list(
+        conn,
+        c,
+        cond.as_ref(),
+        &order,
+        lq.offset,
+        lq.limit,
+        lq.count,
+    )?)
+}
+
+/// Reads one record the caller may view (404 when the rule fails).
 pub fn view(
     conn: &Connection,
+    registry: &Registry,
     c: &Collection,
     caller: &Caller,
     id: &str,
 ) -> Result<Record, RecordError> {
-    if let Access::Denied = check(&c.rules.view, caller)? {
-        return Err(RecordError::NotFound);
-    }
-    super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)
+    let access = rule_access(registry, c, &c.rules.view, caller, &Map::new())?;
+    super::find_where(conn, c, &id_and(&access, id), 1)?
+        .into_iter()
+        .next()
+        .ok_or(RecordError::NotFound)
 }
 
 fn writable(c: &Collection) -> Result<(), RecordError> {
@@ -120,10 +279,13 @@ fn map_write_error(
     e.into()
 }
 
-/// Creates a record. `auth_values` are the prepared auth fields (hashed password, token key)
-/// for auth collections, computed before the transaction (bcrypt is slow).
+/// Creates a record. The create rule is checked against the inserted row inside the
+/// transaction (PocketBase evaluates it against the submitted data as a row); if it fails, the
+/// insert is rolled back. `auth_values` are the prepared auth fields (hashed password, token
+/// key), computed before the transaction because bcrypt is slow.
 pub fn create(
     conn: &Connection,
+    registry: &Registry,
     c: &Arc<Collection>,
     caller: &Caller,
     body: &Map<String, Value>,
@@ -131,10 +293,8 @@ pub fn create(
 ) -> Result<Record, RecordError> {
     const MSG: &str = "Failed to create record.";
     writable(c)?;
-    if let Access::Denied = check(&c.rules.create, caller)? {
-        return Err(RecordError::BadRequest(MSG.into()));
-    }
     let body = modifiers::resolve(c, body, None);
+    let access = rule_access(registry, c, &c.rules.create, caller, &body)?;
     let mut values = cast_input(c, &body, None, caller.is_superuser()).map_err(|errors| {
         RecordError::Validation {
             message: MSG,
@@ -148,12 +308,20 @@ pub fn create(
         .unwrap_or_default()
         .to_string();
     super::insert(conn, c, &values).map_err(|e| map_write_error(e, c, &values, MSG))?;
+    if let Access::Where(_) = access
+        && super::find_where(conn, c, &id_and(&access, &id), 1)?.is_empty()
+    {
+        // The caller's savepoint is rolled back by the writer when this error returns.
+        return Err(RecordError::BadRequest(MSG.into()));
+    }
     super::find_by_id(conn, c, &id)?.ok_or(RecordError::NotFound)
 }
 
-/// Updates a record; modifiers are resolved against the stored row inside the transaction.
+/// Updates a record; the rule sees the stored row and `@request.body` the submitted values
+/// (after modifiers). Modifiers are resolved against the stored row inside the transaction.
 pub fn update(
     conn: &Connection,
+    registry: &Registry,
     c: &Arc<Collection>,
     caller: &Caller,
     id: &str,
@@ -162,11 +330,14 @@ pub fn update(
 ) -> Result<Record, RecordError> {
     const MSG: &str = "Failed to update record.";
     writable(c)?;
-    if let Access::Denied = check(&c.rules.update, caller)? {
-        return Err(RecordError::NotFound);
-    }
     let existing = super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)?;
     let body = modifiers::resolve(c, body, Some(&existing));
+    let access = rule_access(registry, c, &c.rules.update, caller, &body)?;
+    if let Access::Where(_) = access
+        && super::find_where(conn, c, &id_and(&access, id), 1)?.is_empty()
+    {
+        return Err(RecordError::NotFound);
+    }
     let mut values =
         cast_input(c, &body, Some(&existing), caller.is_superuser()).map_err(|errors| {
             RecordError::Validation {
@@ -179,15 +350,17 @@ pub fn update(
     super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)
 }
 
-/// Deletes a record.
+/// Deletes a record the caller may delete.
 pub fn delete(
     conn: &Connection,
+    registry: &Registry,
     c: &Arc<Collection>,
     caller: &Caller,
     id: &str,
 ) -> Result<(), RecordError> {
     writable(c)?;
-    if let Access::Denied = check(&c.rules.delete, caller)? {
+    let access = rule_access(registry, c, &c.rules.delete, caller, &Map::new())?;
+    if super::find_where(conn, c, &id_and(&access, id), 1)?.is_empty() {
         return Err(RecordError::NotFound);
     }
     if super::delete(conn, c, id)? == 0 {

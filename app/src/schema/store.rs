@@ -369,6 +369,48 @@ pub fn validate(
         }
     }
 
+    // Rules must parse and compile against the new schema (names, relation paths).
+    let mut view: Vec<Collection> = all.iter().filter(|o| o.id != c.id).cloned().collect();
+    view.push(c.clone());
+    let registry = Registry::from_list(view);
+    let request = crate::query::compile::RequestInfo::default();
+    let env = crate::query::compile::Env {
+        registry: &registry,
+        request: &request,
+        trusted: true,
+        superuser: false,
+    };
+    let mut rules: Vec<(&str, &Option<String>)> = vec![
+        ("listRule", &c.rules.list),
+        ("viewRule", &c.rules.view),
+        ("createRule", &c.rules.create),
+        ("updateRule", &c.rules.update),
+        ("deleteRule", &c.rules.delete),
+    ];
+    if let Some(a) = &c.auth {
+        rules.push(("authRule", &a.auth_rule));
+        rules.push(("manageRule", &a.manage_rule));
+    }
+    for (key, rule) in rules {
+        let Some(rule) = rule.as_deref().filter(|r| !r.trim().is_empty()) else {
+            continue;
+        };
+        let result = crate::query::fexpr::parse(rule)
+            .map_err(|e| e.to_string())
+            .and_then(|expr| {
+                crate::query::compile::compile(&expr, c, "m", &env)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(raw) = result {
+            e.add(
+                &[key],
+                "validation_invalid_rule",
+                &format!("Invalid rule. Raw error: {raw}."),
+            );
+        }
+    }
+
     // Indexes: parse, check referenced columns exist, and that names are unique database-wide.
     let mut index_names = std::collections::HashSet::new();
     let field_names: Vec<&str> = c.fields.iter().map(|f| f.name.as_str()).collect();
