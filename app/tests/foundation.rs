@@ -356,6 +356,43 @@ async fn default_collections_and_database_layout() {
             "table {t} missing: {tables:?}"
         );
     }
+    let (st, list) = s
+        .call(
+            "GET",
+            "/api/collections?filter=type%3D%27auth%27%20%26%26%20system%3Dfalse&sort=-name",
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["users"]);
+    let (st, list) = s
+        .call(
+            "GET",
+            "/api/collections?sort=-name&perPage=2&page=2",
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(list["totalItems"], 6);
+    assert_eq!(list["totalPages"], 3);
+    assert_eq!(list["items"][0]["name"], "_otps");
+    let (st, _) = s
+        .call(
+            "GET",
+            "/api/collections?filter=listRule%3D1",
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(st, 400, "only PocketBase's filterable columns");
     let users_id: String = conn
         .query_row("SELECT id FROM _collections WHERE name='users'", [], |r| {
             r.get(0)

@@ -22,17 +22,24 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let paging = Paging::from_query(&q)?;
     let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let (filter, sort) = (
+        get("filter").unwrap_or("").to_string(),
+        get("sort").unwrap_or("").to_string(),
+    );
+    let ids = app
+        .db()
+        .read(move |conn| crate::query::collections::filter_ids(conn, &filter, &sort))
+        .await
+        .map_err(|e| {
+            tracing::debug!(error = %e, "invalid collections filter or sort");
+            ApiError::bad_request("Something went wrong while processing your request.")
+        })?;
     let snapshot = app.collections().snapshot();
-    let docs: Vec<Value> = snapshot.all().iter().map(|c| c.to_json()).collect();
-    let docs = crate::query::collections::filter_and_sort(
-        docs,
-        get("filter").unwrap_or(""),
-        get("sort").unwrap_or(""),
-    )
-    .map_err(|e| {
-        tracing::debug!(error = %e, "invalid collections filter or sort");
-        ApiError::bad_request("Something went wrong while processing your request.")
-    })?;
+    let docs: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| snapshot.get(id))
+        .map(|c| c.to_json())
+        .collect();
     let total = docs.len() as u64;
     let items: Vec<Value> = docs
         .into_iter()

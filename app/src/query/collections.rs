@@ -1,58 +1,77 @@
-//! Filtering and sorting the collections list. There are few collections and they live in
-//! memory, so the list is filtered in memory instead of in SQL.
+//! Filtering and sorting the collections list (`GET /api/collections`): the filter grammar
+//! compiled against the `_collections` table, limited to PocketBase's filterable columns.
 
-use serde_json::Value;
+use rusqlite::Connection;
+use sea_query::{Alias, Query};
+use serde_json::json;
 
-/// Fields the collections list can be filtered and sorted by (PocketBase's set).
-pub const SORTABLE: &[&str] = &["id", "created", "updated", "name", "system", "type"];
+use super::compile::{self, CompileError, Env, RequestInfo};
+use super::fexpr;
+use crate::db::{self, DbError};
+use crate::schema::{Collection, Registry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {
-    #[error("invalid sort field {0:?}")]
-    Sort(String),
-    #[error("invalid filter: {0}")]
-    Filter(String),
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
-fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => std::cmp::Ordering::Equal,
-    }
+/// `_collections` seen as a collection with the columns clients may filter and sort by.
+fn meta_collection() -> Collection {
+    let (mut c, _) = Collection::from_json(&json!({
+        "name": "_collections",
+        "fields": [
+            {"name": "name", "type": "text"},
+            {"name": "type", "type": "text"},
+            {"name": "system", "type": "bool"},
+            {"name": "created", "type": "autodate"},
+            {"name": "updated", "type": "autodate"},
+        ]
+    }))
+    .unwrap_or_else(|_| {
+        (
+            Collection::scaffold(crate::schema::CollectionType::Base),
+            Default::default(),
+        )
+    });
+    c.normalize();
+    c
 }
 
-/// Applies `filter` and `sort` to collection JSON documents.
-pub fn filter_and_sort(
-    mut docs: Vec<Value>,
-    filter: &str,
-    sort: &str,
-) -> Result<Vec<Value>, ListError> {
+/// The ids of the collections matching `filter`, in `sort` order (rowid order by default).
+pub fn filter_ids(conn: &Connection, filter: &str, sort: &str) -> Result<Vec<String>, ListError> {
+    let meta = meta_collection();
+    let registry = Registry::from_list(vec![meta.clone()]);
+    let request = RequestInfo::default();
+    let env = Env {
+        registry: &registry,
+        request: &request,
+        trusted: false,
+        superuser: false,
+    };
+    let mut q = Query::select();
+    q.column((Alias::new("m"), Alias::new("id")))
+        .from_as(Alias::new("_collections"), Alias::new("m"));
     if !filter.trim().is_empty() {
-        return Err(ListError::Filter("filters are not supported yet".into()));
+        let expr = fexpr::parse(filter).map_err(|e| CompileError::Invalid(e.to_string()))?;
+        q.and_where(compile::compile(&expr, &meta, "m", &env)?.into_expr());
     }
-    let mut keys = Vec::new();
-    for part in sort.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (desc, name) = match part.strip_prefix('-') {
-            Some(n) => (true, n),
-            None => (false, part.strip_prefix('+').unwrap_or(part)),
+    let order = compile::compile_sort(sort, &meta, "m", &env)?;
+    if order.is_empty() {
+        q.order_by(
+            (Alias::new("m"), Alias::new("rowid")),
+            sea_query::Order::Asc,
+        );
+    }
+    for (o, desc) in order {
+        let dir = if desc {
+            sea_query::Order::Desc
+        } else {
+            sea_query::Order::Asc
         };
-        if !SORTABLE.contains(&name) {
-            return Err(ListError::Sort(name.to_string()));
-        }
-        keys.push((name.to_string(), desc));
+        q.order_by_expr(o.into_expr(), dir);
     }
-    if !keys.is_empty() {
-        docs.sort_by(|a, b| {
-            for (k, desc) in &keys {
-                let o = compare(&a[k], &b[k]);
-                let o = if *desc { o.reverse() } else { o };
-                if o.is_ne() {
-                    return o;
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
-    }
-    Ok(docs)
+    Ok(db::query_rows(conn, &q, |r| r.get::<_, String>(0))?)
 }
