@@ -353,3 +353,102 @@ async fn rules_owner_guest_other_and_superuser() {
         .await;
     assert_eq!(st, 400);
 }
+
+#[tokio::test]
+async fn expand_respects_view_rules_and_nests() {
+    let s = Server::start(BIN).await;
+    let su = s.superuser_token().await;
+    let mk = |body: serde_json::Value| {
+        let (s, su) = (&s, su.clone());
+        async move {
+            let (st, b) = s
+                .call("POST", "/api/collections", Some(&su), Some(body))
+                .await;
+            assert_eq!(st, 200, "{b}");
+            b["id"].as_str().unwrap().to_string()
+        }
+    };
+    let people = mk(
+        json!({"name":"people","listRule":"","viewRule":"secret = false","fields":[
+        {"name":"name","type":"text"},{"name":"secret","type":"bool"}]}),
+    )
+    .await;
+    let posts = mk(json!({"name":"posts","listRule":"","viewRule":"","fields":[
+        {"name":"title","type":"text"},
+        {"name":"author","type":"relation","collectionId": people},
+        {"name":"fans","type":"relation","collectionId": people,"maxSelect":5}]}))
+    .await;
+    mk(
+        json!({"name":"comments","listRule":"","viewRule":"","fields":[
+        {"name":"msg","type":"text"},{"name":"post","type":"relation","collectionId": posts}]}),
+    )
+    .await;
+    let add = |coll: &'static str, body: serde_json::Value| {
+        let (s, su) = (&s, su.clone());
+        async move {
+            let (st, b) = s
+                .call(
+                    "POST",
+                    &format!("/api/collections/{coll}/records"),
+                    Some(&su),
+                    Some(body),
+                )
+                .await;
+            assert_eq!(st, 200, "{b}");
+            b["id"].as_str().unwrap().to_string()
+        }
+    };
+    let ann = add("people", json!({"name":"Ann"})).await;
+    let spy = add("people", json!({"name":"Spy","secret":true})).await;
+    let p1 = add(
+        "posts",
+        json!({"title":"one","author": ann,"fans":[ann, spy]}),
+    )
+    .await;
+    let p2 = add("posts", json!({"title":"two","author": spy})).await;
+    add("comments", json!({"msg":"hi","post": p1})).await;
+
+    let (st, r) = s
+        .call("GET", &format!("/api/collections/posts/records/{p1}?expand=author,fans,comments_via_post.post.author"), None, None)
+        .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["expand"]["author"]["name"], "Ann");
+    // The secret fan is filtered out by people's view rule.
+    assert_eq!(r["expand"]["fans"].as_array().unwrap().len(), 1);
+    assert_eq!(r["expand"]["comments_via_post"][0]["msg"], "hi");
+    assert_eq!(
+        r["expand"]["comments_via_post"][0]["expand"]["post"]["expand"]["author"]["name"],
+        "Ann"
+    );
+    // A denied relation gives an empty expand object; an unknown key gives none.
+    let (_, r) = s
+        .call(
+            "GET",
+            &format!("/api/collections/posts/records/{p2}?expand=author"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r["expand"], json!({}));
+    let (_, r) = s
+        .call(
+            "GET",
+            &format!("/api/collections/posts/records/{p2}?expand=nope"),
+            None,
+            None,
+        )
+        .await;
+    assert!(r.get("expand").is_none());
+    // Superusers see everything; fields can pick inside expand.
+    let (_, r) = s
+        .call(
+            "GET",
+            &format!(
+                "/api/collections/posts/records/{p2}?expand=author&fields=title,expand.author.name"
+            ),
+            Some(&su),
+            None,
+        )
+        .await;
+    assert_eq!(r, json!({"title":"two","expand":{"author":{"name":"Spy"}}}));
+}

@@ -15,9 +15,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{MaybeAuth, RecordBody};
 use super::list::Paging;
 use crate::App;
+use crate::records::expand::{self, ExpandValue, Expanded};
 use crate::records::ops::{self, Caller};
 use crate::records::{self, Record};
-use crate::schema::Collection;
+use crate::schema::{Collection, Registry};
 
 pub(crate) type QueryPairs = Query<Vec<(String, String)>>;
 
@@ -27,14 +28,80 @@ pub(crate) fn collection(app: &App, key: &str) -> ApiResult<Arc<Collection>> {
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Missing collection context."))
 }
 
-/// `expand` arrives with the expand work; refused rather than silently ignored until then.
-fn reject_unsupported(q: &[(String, String)]) -> ApiResult<()> {
-    if q.iter().any(|(k, v)| k == "expand" && !v.trim().is_empty()) {
-        return Err(ApiError::bad_request(
-            "The expand parameter is not supported by this server build yet",
-        ));
+/// A record (with its expanded relations) as this caller may see it.
+pub(crate) fn expanded_json(registry: &Registry, e: &Expanded, caller: &Caller) -> Value {
+    let Some(c) = registry.get(&e.record.collection_id) else {
+        return Value::Null;
+    };
+    let mut v = client_json(&c, &e.record, caller);
+    if let (Some(map), Value::Object(obj)) = (&e.expand, &mut v) {
+        let mut out = Map::new();
+        for (k, ev) in map {
+            let val = match ev {
+                ExpandValue::One(one) => expanded_json(registry, one, caller),
+                ExpandValue::Many(items) => Value::Array(
+                    items
+                        .iter()
+                        .map(|i| expanded_json(registry, i, caller))
+                        .collect(),
+                ),
+            };
+            out.insert(k.clone(), val);
+        }
+        obj.insert("expand".into(), Value::Object(out));
     }
-    Ok(())
+    v
+}
+
+/// Expands `records` per the `expand` parameter (on a reader) and serialises them.
+pub(crate) async fn render(
+    app: &App,
+    c: &Arc<Collection>,
+    records: Vec<Record>,
+    caller: &Caller,
+    q: &[(String, String)],
+) -> ApiResult<Vec<Value>> {
+    let registry = app.collections().snapshot();
+    let spec = param(q, "expand").to_string();
+    let expanded = if spec.trim().is_empty() {
+        records
+            .into_iter()
+            .map(|record| Expanded {
+                record,
+                expand: None,
+            })
+            .collect()
+    } else {
+        let (reg2, c2, caller2) = (registry.clone(), c.clone(), caller.clone());
+        app.db()
+            .read(move |conn| {
+                expand::expand(
+                    conn,
+                    &reg2,
+                    &caller2,
+                    &c2,
+                    records,
+                    &expand::Tree::parse(&spec),
+                )
+            })
+            .await?
+    };
+    let items = expanded
+        .iter()
+        .map(|e| expanded_json(&registry, e, caller))
+        .collect();
+    Ok(super::fields::pick_all(items, fields_param(q)))
+}
+
+async fn render_one(
+    app: &App,
+    c: &Arc<Collection>,
+    record: Record,
+    caller: &Caller,
+    q: &[(String, String)],
+) -> ApiResult<Json<Value>> {
+    let mut items = render(app, c, vec![record], caller, q).await?;
+    Ok(Json(items.pop().unwrap_or(Value::Null)))
 }
 
 /// The caller of a request: its auth and the request data rules can read.
@@ -77,13 +144,6 @@ fn fields_param(q: &[(String, String)]) -> Option<&str> {
 /// A record as this caller may see it.
 pub(crate) fn client_json(c: &Collection, r: &Record, caller: &Caller) -> Value {
     r.to_client_json(c, caller.is_superuser(), caller.is_record(c, r.id()))
-}
-
-fn respond(c: &Collection, r: &Record, caller: &Caller, q: &[(String, String)]) -> Json<Value> {
-    Json(super::fields::pick(
-        client_json(c, r, caller),
-        fields_param(q),
-    ))
 }
 
 /// Prepares auth fields (bcrypt) off the async workers, before the write transaction.
@@ -132,7 +192,6 @@ async fn list(
     auth: MaybeAuth,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
-    reject_unsupported(&q)?;
     let paging = Paging::from_query(&q)?;
     let caller = caller(auth, &method, &headers, &q);
     let (filter, sort) = (
@@ -170,7 +229,6 @@ async fn view(
     auth: MaybeAuth,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
-    reject_unsupported(&q)?;
     let caller = caller(auth, &method, &headers, &q);
     let registry = app.collections().snapshot();
     let (c2, caller2) = (c.clone(), caller.clone());
@@ -178,7 +236,7 @@ async fn view(
         .db()
         .read(move |conn| ops::view(conn, &registry, &c2, &caller2, &id))
         .await?;
-    Ok(respond(&c, &r, &caller, &q))
+    render_one(&app, &c, r, &caller, &q).await
 }
 
 async fn create(
@@ -191,7 +249,6 @@ async fn create(
     RecordBody(body): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
-    reject_unsupported(&q)?;
     let caller = caller(auth, &method, &headers, &q);
     let prepared = auth_values(&app, &c, &body, None, &caller).await?;
     let registry = app.collections().snapshot();
@@ -200,7 +257,7 @@ async fn create(
         .db()
         .write(move |conn| ops::create(conn, &registry, &c2, &caller2, &body, prepared))
         .await?;
-    Ok(respond(&c, &r, &caller, &q))
+    render_one(&app, &c, r, &caller, &q).await
 }
 
 async fn update(
@@ -213,7 +270,6 @@ async fn update(
     RecordBody(body): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
-    reject_unsupported(&q)?;
     let caller = caller(auth, &method, &headers, &q);
     let prepared = auth_values(&app, &c, &body, Some(&id), &caller).await?;
     let registry = app.collections().snapshot();
@@ -222,7 +278,7 @@ async fn update(
         .db()
         .write(move |conn| ops::update(conn, &registry, &c2, &caller2, &id, &body, prepared))
         .await?;
-    Ok(respond(&c, &r, &caller, &q))
+    render_one(&app, &c, r, &caller, &q).await
 }
 
 async fn remove(

@@ -2,6 +2,7 @@
 //! statements that write them. (The full query grammar and API rules live in `query/`.)
 
 mod cast;
+pub mod expand;
 pub mod modifiers;
 pub mod ops;
 

@@ -1,0 +1,205 @@
+//! `expand=`: loading related records into `"expand"`, up to 6 levels deep. Every hop applies
+//! the related collection's **view rule** for the caller (with `@request.context = "expand"`);
+//! records the caller may not view are simply left out.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+use super::Record;
+use super::ops::{Access, Caller, RecordError, rule_access};
+use crate::query::compile::Frag;
+use crate::schema::{Collection, FieldKind, Registry};
+
+/// Deepest expand nesting, as in PocketBase.
+pub const MAX_DEPTH: usize = 6;
+/// Most back-related records loaded per parent.
+const MAX_BACK_RELATIONS: usize = 1000;
+
+#[derive(Debug, Default, Clone)]
+pub struct Tree {
+    children: BTreeMap<String, Tree>,
+}
+
+impl Tree {
+    pub fn parse(spec: &str) -> Tree {
+        let mut root = Tree::default();
+        for path in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let mut node = &mut root;
+            for seg in path.split('.').take(MAX_DEPTH) {
+                node = node.children.entry(seg.to_string()).or_default();
+            }
+        }
+        root
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty()
+    }
+}
+
+/// A record with its expanded relations, ready to serialise.
+#[derive(Debug, Clone)]
+pub struct Expanded {
+    pub record: Record,
+    /// `None`: no expand key applies to this collection (no `"expand"` in the JSON).
+    pub expand: Option<BTreeMap<String, ExpandValue>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ExpandValue {
+    One(Box<Expanded>),
+    Many(Vec<Expanded>),
+}
+
+fn with_rule(access: &Access, cond: Frag) -> Frag {
+    match access {
+        Access::All => cond,
+        Access::Where(rule) => Frag {
+            sql: format!("({}) AND ({})", cond.sql, rule.sql),
+            values: cond
+                .values
+                .into_iter()
+                .chain(rule.values.iter().cloned())
+                .collect(),
+        },
+    }
+}
+
+fn ids_of(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Loads `tree`'s relations for `records` of `c`.
+pub fn expand(
+    conn: &Connection,
+    registry: &Registry,
+    caller: &Caller,
+    c: &Collection,
+    records: Vec<Record>,
+    tree: &Tree,
+) -> Result<Vec<Expanded>, RecordError> {
+    let mut caller = caller.clone();
+    caller.context = "expand".into();
+    let mut out: Vec<Expanded> = records
+        .into_iter()
+        .map(|record| Expanded {
+            record,
+            expand: None,
+        })
+        .collect();
+    for (key, child) in &tree.children {
+        if let Some(f) = c.field(key)
+            && let FieldKind::Relation { collection_id, .. } = &f.kind
+        {
+            let Some(target) = registry.get(collection_id) else {
+                continue;
+            };
+            let access =
+                match rule_access(registry, &target, &target.rules.view, &caller, &Map::new()) {
+                    Ok(a) => a,
+                    Err(RecordError::Forbidden(_)) => {
+                        for e in &mut out {
+                            e.expand.get_or_insert_with(BTreeMap::new);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+            let mut wanted: Vec<String> = out
+                .iter()
+                .flat_map(|e| ids_of(e.record.data.get(key)))
+                .collect();
+            wanted.sort();
+            wanted.dedup();
+            let cond = Frag {
+                sql: "\"m\".\"id\" IN (SELECT value FROM json_each(?))".into(),
+                values: vec![serde_json::to_string(&wanted).unwrap_or_default().into()],
+            };
+            let found = super::find_where(
+                conn,
+                &target,
+                &with_rule(&access, cond),
+                wanted.len() as u64,
+            )?;
+            let found = expand(conn, registry, &caller, &target, found, child)?;
+            let by_id: BTreeMap<String, Expanded> = found
+                .into_iter()
+                .map(|e| (e.record.id().to_string(), e))
+                .collect();
+            for e in &mut out {
+                let map = e.expand.get_or_insert_with(BTreeMap::new);
+                let ids = ids_of(e.record.data.get(key));
+                if f.kind.is_multiple() {
+                    let items: Vec<Expanded> =
+                        ids.iter().filter_map(|id| by_id.get(id).cloned()).collect();
+                    if !items.is_empty() {
+                        map.insert(key.clone(), ExpandValue::Many(items));
+                    }
+                } else if let Some(one) = ids.first().and_then(|id| by_id.get(id)) {
+                    map.insert(key.clone(), ExpandValue::One(Box::new(one.clone())));
+                }
+            }
+        } else if let Some((coll_name, via)) = key.split_once("_via_") {
+            let Some(target) = registry.get(coll_name) else {
+                continue;
+            };
+            let Some(rel) = target.field(via).filter(|rf| {
+                matches!(&rf.kind, FieldKind::Relation { collection_id, .. } if *collection_id == c.id)
+            }) else {
+                continue;
+            };
+            let access =
+                match rule_access(registry, &target, &target.rules.view, &caller, &Map::new()) {
+                    Ok(a) => a,
+                    Err(RecordError::Forbidden(_)) => {
+                        for e in &mut out {
+                            e.expand.get_or_insert_with(BTreeMap::new);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+            let parents: Vec<String> = out.iter().map(|e| e.record.id().to_string()).collect();
+            let column = format!("\"m\".\"{}\"", rel.name);
+            let cond = if rel.kind.is_multiple() {
+                Frag {
+                    sql: format!(
+                        "EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN (SELECT value FROM json_each(?)))"
+                    ),
+                    values: vec![serde_json::to_string(&parents).unwrap_or_default().into()],
+                }
+            } else {
+                Frag {
+                    sql: format!("{column} IN (SELECT value FROM json_each(?))"),
+                    values: vec![serde_json::to_string(&parents).unwrap_or_default().into()],
+                }
+            };
+            let limit = (MAX_BACK_RELATIONS * parents.len().max(1)) as u64;
+            let found = super::find_where(conn, &target, &with_rule(&access, cond), limit)?;
+            let found = expand(conn, registry, &caller, &target, found, child)?;
+            for e in &mut out {
+                let id = e.record.id().to_string();
+                let items: Vec<Expanded> = found
+                    .iter()
+                    .filter(|x| ids_of(x.record.data.get(&rel.name)).contains(&id))
+                    .take(MAX_BACK_RELATIONS)
+                    .cloned()
+                    .collect();
+                let map = e.expand.get_or_insert_with(BTreeMap::new);
+                if !items.is_empty() {
+                    map.insert(key.clone(), ExpandValue::Many(items));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
