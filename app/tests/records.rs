@@ -452,3 +452,101 @@ async fn expand_respects_view_rules_and_nests() {
         .await;
     assert_eq!(r, json!({"title":"two","expand":{"author":{"name":"Spy"}}}));
 }
+
+#[tokio::test]
+async fn relations_exist_cascade_and_required_block() {
+    let s = Server::start(BIN).await;
+    let su = s.superuser_token().await;
+    let call = |m: &'static str, p: String, b: Option<serde_json::Value>| {
+        let (s, su) = (&s, su.clone());
+        async move { s.call(m, &p, Some(&su), b).await }
+    };
+    let (_, parents) = call(
+        "POST",
+        "/api/collections".into(),
+        Some(json!({"name":"parents","fields":[{"name":"n","type":"text"}]})),
+    )
+    .await;
+    let pid = parents["id"].as_str().unwrap();
+    let (st, b) = call("POST", "/api/collections".into(), Some(json!({"name":"kids","fields":[
+        {"name":"parent","type":"relation","collectionId": pid,"cascadeDelete":true},
+        {"name":"guardians","type":"relation","collectionId": pid,"maxSelect":3,"required":false}]}))).await;
+    assert_eq!(st, 200, "{b}");
+    let (st, b) = call(
+        "POST",
+        "/api/collections".into(),
+        Some(json!({"name":"pets","fields":[
+        {"name":"owner","type":"relation","collectionId": pid,"required":true}]})),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    let (_, p1) = call(
+        "POST",
+        "/api/collections/parents/records".into(),
+        Some(json!({"n":"a"})),
+    )
+    .await;
+    let (_, p2) = call(
+        "POST",
+        "/api/collections/parents/records".into(),
+        Some(json!({"n":"b"})),
+    )
+    .await;
+    let (p1, p2) = (
+        p1["id"].as_str().unwrap().to_string(),
+        p2["id"].as_str().unwrap().to_string(),
+    );
+    let (st, b) = call(
+        "POST",
+        "/api/collections/kids/records".into(),
+        Some(json!({"parent":"missingmissing1"})),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        b["data"]["parent"]["code"],
+        "validation_missing_rel_records"
+    );
+    let (st, kid) = call(
+        "POST",
+        "/api/collections/kids/records".into(),
+        Some(json!({"parent": p1, "guardians":[p1, p2]})),
+    )
+    .await;
+    assert_eq!(st, 200, "{kid}");
+    let (st, _) = call(
+        "POST",
+        "/api/collections/pets/records".into(),
+        Some(json!({"owner": p2})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    // p2 is the required owner of a pet: its delete is blocked and nothing changes.
+    let (st, _) = call(
+        "DELETE",
+        format!("/api/collections/parents/records/{p2}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 400);
+    let (_, k) = call(
+        "GET",
+        format!(
+            "/api/collections/kids/records/{}",
+            kid["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(k["guardians"], json!([p1, p2]));
+    // Deleting p1 cascades to the kid (its single cascade relation empties).
+    let (st, _) = call(
+        "DELETE",
+        format!("/api/collections/parents/records/{p1}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 204);
+    let (_, list) = call("GET", "/api/collections/kids/records".into(), None).await;
+    assert_eq!(list["totalItems"], 0);
+}

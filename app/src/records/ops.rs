@@ -12,7 +12,7 @@ use crate::auth::AuthRecord;
 use crate::db::DbError;
 use crate::query::compile::{self, CompileError, Env, Frag, RequestInfo};
 use crate::query::fexpr::{self, Root};
-use crate::schema::{Collection, CollectionType, Registry};
+use crate::schema::{Collection, CollectionType, FieldKind, Registry};
 use crate::validation::ValidationErrors;
 
 /// Who is asking, and the request context rules can read through `@request.*`.
@@ -302,6 +302,7 @@ pub fn create(
         }
     })?;
     values.extend(auth_values);
+    check_relations(conn, registry, c, &values, MSG)?;
     let id = values
         .get("id")
         .and_then(Value::as_str)
@@ -346,8 +347,143 @@ pub fn update(
             }
         })?;
     values.extend(auth_values);
+    check_relations(conn, registry, c, &values, MSG)?;
     super::update(conn, c, id, &values).map_err(|e| map_write_error(e, c, &values, MSG))?;
     super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)
+}
+
+/// Checks that every relation id in `values` points to an existing record.
+fn check_relations(
+    conn: &Connection,
+    registry: &Registry,
+    c: &Collection,
+    values: &Map<String, Value>,
+    message: &'static str,
+) -> Result<(), RecordError> {
+    let mut errors = ValidationErrors::new();
+    for f in &c.fields {
+        let FieldKind::Relation { collection_id, .. } = &f.kind else {
+            continue;
+        };
+        let ids: Vec<String> = match values.get(&f.name) {
+            Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => continue,
+        };
+        if ids.is_empty() {
+            continue;
+        }
+        let Some(target) = registry.get(collection_id) else {
+            errors.add(
+                &[&f.name],
+                "validation_missing_rel_records",
+                "Failed to find all relation records with the provided ids.",
+            );
+            continue;
+        };
+        let cond = Frag {
+            sql: "\"m\".\"id\" IN (SELECT value FROM json_each(?))".into(),
+            values: vec![serde_json::to_string(&ids).unwrap_or_default().into()],
+        };
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        let found = super::find_where(conn, &target, &cond, unique.len() as u64)?;
+        if found.len() != unique.len() {
+            errors.add(
+                &[&f.name],
+                "validation_missing_rel_records",
+                "Failed to find all relation records with the provided ids.",
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(RecordError::Validation { message, errors })
+    }
+}
+
+/// Before deleting `id` of `c`: removes it from every relation that points at it; a record
+/// left with an empty `cascadeDelete` relation is deleted too (recursively), and a record left
+/// with an empty *required* relation blocks the delete.
+fn cascade(
+    conn: &Connection,
+    registry: &Registry,
+    c: &Collection,
+    id: &str,
+    depth: usize,
+) -> Result<(), RecordError> {
+    if depth > 32 {
+        return Err(RecordError::BadRequest("Too deep cascade delete.".into()));
+    }
+    let blocked = || {
+        RecordError::BadRequest(
+            "Failed to delete record. Make sure that the record is not part of a required relation reference."
+                .into(),
+        )
+    };
+    for other in registry.all() {
+        for f in &other.fields {
+            let FieldKind::Relation {
+                collection_id,
+                cascade_delete,
+                ..
+            } = &f.kind
+            else {
+                continue;
+            };
+            if *collection_id != c.id {
+                continue;
+            }
+            let column = format!("\"m\".\"{}\"", f.name);
+            let cond = if f.kind.is_multiple() {
+                Frag {
+                    sql: format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ?)"),
+                    values: vec![id.to_string().into()],
+                }
+            } else {
+                Frag {
+                    sql: format!("{column} = ?"),
+                    values: vec![id.to_string().into()],
+                }
+            };
+            for r in super::find_where(conn, other, &cond, u64::MAX >> 1)? {
+                if other.id == c.id && r.id() == id {
+                    continue;
+                }
+                let remaining: Vec<Value> = match r.data.get(&f.name) {
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .filter(|v| v.as_str() != Some(id))
+                        .cloned()
+                        .collect(),
+                    _ => vec![],
+                };
+                if remaining.is_empty() && *cascade_delete {
+                    cascade(conn, registry, other, r.id(), depth + 1)?;
+                    super::delete(conn, other, r.id())?;
+                } else if remaining.is_empty() && f.required {
+                    return Err(blocked());
+                } else {
+                    let mut values = Map::new();
+                    values.insert(
+                        f.name.clone(),
+                        if f.kind.is_multiple() {
+                            Value::Array(remaining)
+                        } else {
+                            Value::String(String::new())
+                        },
+                    );
+                    super::update(conn, other, r.id(), &values)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Deletes a record the caller may delete.
@@ -363,6 +499,7 @@ pub fn delete(
     if super::find_where(conn, c, &id_and(&access, id), 1)?.is_empty() {
         return Err(RecordError::NotFound);
     }
+    cascade(conn, registry, c, id, 0)?;
     if super::delete(conn, c, id)? == 0 {
         return Err(RecordError::NotFound);
     }

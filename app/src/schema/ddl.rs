@@ -49,6 +49,25 @@ pub fn column_def(field: &Field) -> ColumnDef {
     c
 }
 
+/// Indexes Ferrobase keeps on its own (not listed in the collection's `indexes`): one per
+/// autodate field, so `sort=-created` walks an index instead of sorting the whole table.
+fn managed_indexes(c: &Collection) -> Vec<(String, String)> {
+    c.fields
+        .iter()
+        .filter(|f| matches!(f.kind, FieldKind::Autodate { .. }))
+        .map(|f| {
+            let name = format!("_fb_{}_{}", c.id, f.id);
+            let sql = format!(
+                "CREATE INDEX {} ON {} ({})",
+                quoted(&name),
+                quoted(&c.name),
+                quoted(&f.name)
+            );
+            (name, sql)
+        })
+        .collect()
+}
+
 /// Statements creating a collection's table and indexes.
 pub fn create_statements(c: &Collection) -> Result<Vec<String>, String> {
     let mut t = Table::create();
@@ -60,6 +79,7 @@ pub fn create_statements(c: &Collection) -> Result<Vec<String>, String> {
     for idx in &c.indexes {
         out.push(IndexDef::parse(idx)?.create_sql(&c.name));
     }
+    out.extend(managed_indexes(c).into_iter().map(|(_, sql)| sql));
     Ok(out)
 }
 
@@ -87,7 +107,10 @@ fn quoted(s: &str) -> String {
 /// columns they cover can be renamed or dropped.
 pub fn diff_statements(old: &Collection, new: &Collection) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
-    for name in index_names(old) {
+    for name in index_names(old)
+        .into_iter()
+        .chain(managed_indexes(old).into_iter().map(|(n, _)| n))
+    {
         out.push(format!("DROP INDEX IF EXISTS {}", quoted(&name)));
     }
     if old.name != new.name {
@@ -167,6 +190,7 @@ pub fn diff_statements(old: &Collection, new: &Collection) -> Result<Vec<String>
     for idx in &new.indexes {
         out.push(IndexDef::parse(idx)?.create_sql(table));
     }
+    out.extend(managed_indexes(new).into_iter().map(|(_, sql)| sql));
     Ok(out)
 }
 
@@ -270,6 +294,24 @@ mod tests {
             )
             .unwrap();
         assert_eq!(idx, 1);
+    }
+
+    #[test]
+    fn autodate_fields_get_a_managed_index_used_by_sort() {
+        let c = coll(
+            json!({"name":"ev","fields":[{"name":"created","type":"autodate","onCreate":true}]}),
+        );
+        let conn = Connection::open_in_memory().unwrap();
+        run(&conn, &create_statements(&c).unwrap());
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM ev ORDER BY created DESC LIMIT 30",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("USING INDEX"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 
     #[test]
