@@ -252,7 +252,11 @@ pub fn validate(
     all: &[Collection],
 ) -> Result<ValidationErrors, DbError> {
     let mut e = ValidationErrors::new();
-    let others: Vec<&Collection> = all.iter().filter(|o| o.id != c.id).collect();
+    // `all` may hold the stored version of `c` (updates); everything else is "other".
+    let others: Vec<&Collection> = all
+        .iter()
+        .filter(|o| old.is_none_or(|old| o.id != old.id))
+        .collect();
 
     if c.name.is_empty() {
         e.add(&["name"], "validation_required", msg::REQUIRED);
@@ -523,7 +527,7 @@ impl CollectionStore {
         let id = self
             .change(move |conn, all| {
                 let mut errs = validate(conn, &c, None, all)?;
-                if all.iter().any(|o| o.id == c.id) {
+                if !errs.has("name") && all.iter().any(|o| o.id == c.id) {
                     errs.add(
                         &["id"],
                         "validation_invalid_id",
@@ -716,7 +720,12 @@ impl CollectionStore {
                 }
             }
             for (i, c, old, read_errs) in &candidates {
-                let mut errs = validate(conn, c, old.as_ref(), &view)?;
+                let others: Vec<Collection> = view
+                    .iter()
+                    .filter(|o| o.id != c.id || old.is_some())
+                    .cloned()
+                    .collect();
+                let mut errs = validate(conn, c, old.as_ref(), &others)?;
                 merge_errors(&mut errs, read_errs.clone());
                 if !errs.is_empty() {
                     let mut wrap = ValidationErrors::new();
