@@ -550,3 +550,75 @@ async fn relations_exist_cascade_and_required_block() {
     let (_, list) = call("GET", "/api/collections/kids/records".into(), None).await;
     assert_eq!(list["totalItems"], 0);
 }
+
+#[tokio::test]
+async fn injection_attempts_fail_closed_and_change_nothing() {
+    let s = Server::start(BIN).await;
+    let su = s.superuser_token().await;
+    let (st, _) = s
+        .call(
+            "POST",
+            "/api/collections",
+            Some(&su),
+            Some(json!({"name":"docs","listRule":"","viewRule":"",
+            "fields":[{"name":"title","type":"text"},{"name":"meta","type":"json"}]})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    for i in 0..3 {
+        s.call(
+            "POST",
+            "/api/collections/docs/records",
+            Some(&su),
+            Some(json!({"title": format!("t{i}"), "meta": {"a": i}})),
+        )
+        .await;
+    }
+    let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let attempts = [
+        ("filter", "title = 't0' OR 1=1"),
+        ("filter", "title = \"x' OR '1'='1\""),
+        ("filter", "title = 'x'; DROP TABLE docs; --"),
+        ("filter", "meta.a') OR 1=1 -- = 1"),
+        ("filter", "meta.a = \"1) OR (1=1\""),
+        ("filter", "id != '' && (SELECT 1) = 1"),
+        ("sort", "title; DROP TABLE docs"),
+        ("sort", "(CASE WHEN 1 THEN title END)"),
+        ("sort", "-title,@random; DELETE FROM docs"),
+        ("fields", "title,(SELECT password FROM _superusers)"),
+        ("expand", "title; DROP TABLE docs"),
+        ("expand", "../_superusers"),
+    ];
+    for (param, value) in attempts {
+        let (st, body) = s
+            .call(
+                "GET",
+                &format!("/api/collections/docs/records?{param}={}", enc(value)),
+                None,
+                None,
+            )
+            .await;
+        assert!(st == 400 || st == 200, "{param}={value}: {st} {body}");
+        if st == 200 && param == "filter" {
+            assert_eq!(
+                body["items"].as_array().unwrap().len(),
+                0,
+                "{param}={value} matched rows: {body}"
+            );
+        }
+        if st == 200 {
+            assert!(
+                !body.to_string().contains("$2a$"),
+                "a password hash leaked: {body}"
+            );
+        }
+    }
+    let (_, list) = s
+        .call("GET", "/api/collections/docs/records", None, None)
+        .await;
+    assert_eq!(list["totalItems"], 3, "data unchanged");
+    let (st, _) = s
+        .call("GET", "/api/collections/users/records", Some(&su), None)
+        .await;
+    assert_eq!(st, 200, "other tables intact");
+}

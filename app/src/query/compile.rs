@@ -1202,4 +1202,106 @@ mod tests {
         assert!(compile_sort("nope", &posts, "m", &env).is_err());
         assert!(compile_sort("editors.name", &posts, "m", &env).is_err());
     }
+
+    mod property {
+        use super::*;
+        use crate::query::fexpr::{Expr, Op, Operand};
+        use proptest::prelude::*;
+
+        fn operand() -> impl Strategy<Value = Operand> {
+            let idents = [
+                "title",
+                "views",
+                "tags",
+                "meta.k.x",
+                "author.name",
+                "fans.name",
+                "tags:each",
+                "tags:length",
+                "title:lower",
+                "comments_via_post.msg",
+                "@request.auth.id",
+                "@request.body.title",
+                "@request.body.title:isset",
+                "@request.query.q",
+                "@collection.comments.msg",
+                "@request.method",
+                "nope",
+                "null",
+                "true",
+                "author.secret",
+            ];
+            prop_oneof![
+                "[a-z%_' ]{0,6}".prop_map(Operand::Str),
+                (-50i64..50).prop_map(|n| Operand::Num(n.to_string())),
+                proptest::sample::select(idents.to_vec()).prop_map(|i| {
+                    match parse(&format!("{i} = 1")) {
+                        Ok(Expr::Cmp { left, .. }) => left,
+                        _ => Operand::Num("0".into()),
+                    }
+                }),
+                Just(Operand::Macro(crate::query::fexpr::Macro::Now)),
+            ]
+        }
+
+        fn expr() -> impl Strategy<Value = Expr> {
+            let leaf =
+                (operand(), 0usize..8, any::<bool>(), operand()).prop_map(|(l, o, any, r)| {
+                    Expr::Cmp {
+                        left: l,
+                        op: [
+                            Op::Eq,
+                            Op::Neq,
+                            Op::Gt,
+                            Op::Gte,
+                            Op::Lt,
+                            Op::Lte,
+                            Op::Like,
+                            Op::NotLike,
+                        ][o],
+                        any,
+                        right: r,
+                    }
+                });
+            leaf.prop_recursive(3, 12, 2, |inner| {
+                prop_oneof![
+                    (inner.clone(), inner.clone())
+                        .prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
+                    (inner.clone(), inner).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            /// Random trees compile without panics, and whatever compiles is valid SQL whose
+            /// placeholders are all bound.
+            #[test]
+            fn compiled_sql_is_valid_and_fully_bound(e in expr(), trusted in any::<bool>(), guest in any::<bool>()) {
+                let w = world();
+                let posts = w.registry.get("posts").unwrap();
+                let mut req = RequestInfo::default();
+                if !guest {
+                    let users = w.registry.get("users_t").unwrap();
+                    let mut data = Map::new();
+                    data.insert("id".into(), json!("u1"));
+                    req.auth = Some((users, data));
+                }
+                let env = Env { registry: &w.registry, request: &req, trusted, superuser: false };
+                if let Ok(frag) = compile(&e, &posts, "m", &env) {
+                    let sql = format!("SELECT count(*) FROM \"posts\" \"m\" WHERE {}", frag.sql);
+                    let stmt = w.conn.prepare(&sql);
+                    prop_assert!(stmt.is_ok(), "{sql}: {:?}", stmt.err());
+                    let stmt = stmt.unwrap();
+                    prop_assert_eq!(stmt.parameter_count(), frag.values.len(), "{}", sql);
+                    let values = sea_query_rusqlite::RusqliteValues(
+                        frag.values.into_iter().map(sea_query_rusqlite::RusqliteValue).collect(),
+                    );
+                    let mut stmt = stmt;
+                    let n: i64 = stmt.query_row(&*values.as_params(), |r| r.get(0)).unwrap();
+                    prop_assert!((0..=3).contains(&n));
+                }
+            }
+        }
+    }
 }
