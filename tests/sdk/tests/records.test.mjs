@@ -119,6 +119,14 @@ test('multi-value fields, relation paths and back-relations', async () => {
   assert.deepEqual(await f("author.name = 'Ann'"), ['hello world']);
   assert.deepEqual(await f("fans.name ?= 'Bob'"), ['hello world', 'second']);
   assert.deepEqual(await f("fans.name = 'Bob'"), ['second']);
+  // A post without fans compares as NULL, which is "not Bob".
+  assert.deepEqual(await f("fans.name ?!= 'Bob'"), ['hello world', 'third']);
+  assert.deepEqual(await f("fans.name ?~ 'nn'"), ['hello world']);
+  assert.deepEqual(await f("fans.name ?!~ 'o'"), ['hello world']);
+  assert.deepEqual(await f("fans.name ?> 'Ann'"), ['hello world', 'second']);
+  assert.deepEqual(await f("fans.name ?>= 'Bob'"), ['hello world', 'second']);
+  assert.deepEqual(await f("fans.name ?< 'Bob'"), ['hello world']);
+  assert.deepEqual(await f("fans.name ?<= 'Ann'"), ['hello world']);
   assert.deepEqual(await f(`${names.comments}_via_post.msg ?= 'c3'`), ['hello world']);
   assert.deepEqual(await f(`${names.comments}_via_post.msg != 'c3'`), ['second', 'third']);
 });
