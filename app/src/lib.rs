@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod plugin;
 pub mod query;
+pub mod realtime;
 pub mod records;
 pub mod schema;
 pub mod settings;
@@ -34,6 +35,7 @@ struct AppInner {
     db: Db,
     collections: CollectionStore,
     settings: settings::SettingsStore,
+    realtime: realtime::Broker,
 }
 
 /// Errors while starting the application.
@@ -68,12 +70,14 @@ impl App {
             collections.ensure(c).await?;
         }
         let settings = settings::SettingsStore::open(db.clone()).await?;
+        let realtime = realtime::Broker::start(db.clone(), collections.clone());
         Ok(App {
             inner: Arc::new(AppInner {
                 config,
                 db,
                 collections,
                 settings,
+                realtime,
             }),
         })
     }
@@ -88,6 +92,10 @@ impl App {
 
     pub fn collections(&self) -> &CollectionStore {
         &self.inner.collections
+    }
+
+    pub fn realtime(&self) -> &realtime::Broker {
+        &self.inner.realtime
     }
 
     pub fn settings(&self) -> &settings::SettingsStore {

@@ -169,18 +169,31 @@ async fn batch(
     }
     let caller2 = caller.clone();
     let reg = registry.clone();
+    let broker = app.realtime().clone();
     let results = app
         .db()
-        .write(move |conn| {
+        .write_tx(move |conn, after| {
+            let mut changes = Vec::new();
             let mut out = Vec::with_capacity(prepared.len());
             for (i, (sub, c, values)) in prepared.into_iter().enumerate() {
                 let res = match sub.action {
                     Action::Create => {
-                        ops::create(conn, &reg, &c, &caller2, &sub.body, values).map(Some)
+                        ops::create(conn, &reg, &c, &caller2, &sub.body, values, &mut changes)
+                            .map(Some)
                     }
                     Action::Update => {
                         let id = sub.id.clone().unwrap_or_default();
-                        ops::update(conn, &reg, &c, &caller2, &id, &sub.body, values).map(Some)
+                        ops::update(
+                            conn,
+                            &reg,
+                            &c,
+                            &caller2,
+                            &id,
+                            &sub.body,
+                            values,
+                            &mut changes,
+                        )
+                        .map(Some)
                     }
                     Action::Upsert => {
                         let id = sub
@@ -192,14 +205,25 @@ async fn batch(
                         let exists =
                             !id.is_empty() && records::find_by_id(conn, &c, &id)?.is_some();
                         if exists {
-                            ops::update(conn, &reg, &c, &caller2, &id, &sub.body, values).map(Some)
+                            ops::update(
+                                conn,
+                                &reg,
+                                &c,
+                                &caller2,
+                                &id,
+                                &sub.body,
+                                values,
+                                &mut changes,
+                            )
+                            .map(Some)
                         } else {
-                            ops::create(conn, &reg, &c, &caller2, &sub.body, values).map(Some)
+                            ops::create(conn, &reg, &c, &caller2, &sub.body, values, &mut changes)
+                                .map(Some)
                         }
                     }
                     Action::Delete => {
                         let id = sub.id.clone().unwrap_or_default();
-                        ops::delete(conn, &reg, &c, &caller2, &id).map(|_| None)
+                        ops::delete(conn, &reg, &c, &caller2, &id, &mut changes).map(|_| None)
                     }
                 };
                 match res {
@@ -207,6 +231,7 @@ async fn batch(
                     Err(e) => return Err(failed(i, ApiError::from(e))),
                 }
             }
+            after.push(move || broker.publish(changes));
             Ok::<_, ApiError>(out)
         })
         .await?;

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod fields;
 pub mod health;
 pub mod list;
+pub mod realtime;
 pub mod records;
 pub mod settings;
 
@@ -87,6 +88,7 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
         .merge(records::routes())
         .merge(settings::routes())
         .merge(batch::routes())
+        .merge(realtime::routes())
         .with_state(app);
     for e in extra {
         r = r.merge(e);

@@ -15,10 +15,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{MaybeAuth, RecordBody};
 use super::list::Paging;
 use crate::App;
-use crate::records::expand::{self, ExpandValue, Expanded};
+use crate::records::expand::{self, Expanded};
 use crate::records::ops::{self, Caller};
 use crate::records::{self, Record};
-use crate::schema::{Collection, Registry};
+use crate::schema::Collection;
 
 pub(crate) type QueryPairs = Query<Vec<(String, String)>>;
 
@@ -26,31 +26,6 @@ pub(crate) fn collection(app: &App, key: &str) -> ApiResult<Arc<Collection>> {
     app.collections()
         .get(key)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Missing collection context."))
-}
-
-/// A record (with its expanded relations) as this caller may see it.
-pub(crate) fn expanded_json(registry: &Registry, e: &Expanded, caller: &Caller) -> Value {
-    let Some(c) = registry.get(&e.record.collection_id) else {
-        return Value::Null;
-    };
-    let mut v = client_json(&c, &e.record, caller);
-    if let (Some(map), Value::Object(obj)) = (&e.expand, &mut v) {
-        let mut out = Map::new();
-        for (k, ev) in map {
-            let val = match ev {
-                ExpandValue::One(one) => expanded_json(registry, one, caller),
-                ExpandValue::Many(items) => Value::Array(
-                    items
-                        .iter()
-                        .map(|i| expanded_json(registry, i, caller))
-                        .collect(),
-                ),
-            };
-            out.insert(k.clone(), val);
-        }
-        obj.insert("expand".into(), Value::Object(out));
-    }
-    v
 }
 
 /// Expands `records` per the `expand` parameter (on a reader) and serialises them.
@@ -88,7 +63,7 @@ pub(crate) async fn render(
     };
     let items = expanded
         .iter()
-        .map(|e| expanded_json(&registry, e, caller))
+        .map(|e| expand::render(&registry, e, caller))
         .collect();
     Ok(super::fields::pick_all(items, fields_param(q)))
 }
@@ -253,9 +228,23 @@ async fn create(
     let prepared = auth_values(&app, &c, &body, None, &caller).await?;
     let registry = app.collections().snapshot();
     let (c2, caller2) = (c.clone(), caller.clone());
+    let broker = app.realtime().clone();
     let r = app
         .db()
-        .write(move |conn| ops::create(conn, &registry, &c2, &caller2, &body, prepared))
+        .write_tx(move |conn, after| {
+            let mut changes = Vec::new();
+            let r = ops::create(
+                conn,
+                &registry,
+                &c2,
+                &caller2,
+                &body,
+                prepared,
+                &mut changes,
+            )?;
+            after.push(move || broker.publish(changes));
+            Ok::<_, ops::RecordError>(r)
+        })
         .await?;
     render_one(&app, &c, r, &caller, &q).await
 }
@@ -274,9 +263,24 @@ async fn update(
     let prepared = auth_values(&app, &c, &body, Some(&id), &caller).await?;
     let registry = app.collections().snapshot();
     let (c2, caller2) = (c.clone(), caller.clone());
+    let broker = app.realtime().clone();
     let r = app
         .db()
-        .write(move |conn| ops::update(conn, &registry, &c2, &caller2, &id, &body, prepared))
+        .write_tx(move |conn, after| {
+            let mut changes = Vec::new();
+            let r = ops::update(
+                conn,
+                &registry,
+                &c2,
+                &caller2,
+                &id,
+                &body,
+                prepared,
+                &mut changes,
+            )?;
+            after.push(move || broker.publish(changes));
+            Ok::<_, ops::RecordError>(r)
+        })
         .await?;
     render_one(&app, &c, r, &caller, &q).await
 }
@@ -291,8 +295,14 @@ async fn remove(
     let c = collection(&app, &coll)?;
     let caller = caller(auth, &method, &headers, &[]);
     let registry = app.collections().snapshot();
+    let broker = app.realtime().clone();
     app.db()
-        .write(move |conn| ops::delete(conn, &registry, &c, &caller, &id))
+        .write_tx(move |conn, after| {
+            let mut changes = Vec::new();
+            ops::delete(conn, &registry, &c, &caller, &id, &mut changes)?;
+            after.push(move || broker.publish(changes));
+            Ok::<_, ops::RecordError>(())
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -47,6 +47,8 @@ pub enum DbError {
     #[error("the write transaction failed to commit")]
     CommitFailed,
     #[error("{0}")]
+    Internal(String),
+    #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
@@ -213,6 +215,16 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        self.write_tx(move |conn, _| f(conn)).await
+    }
+
+    /// Like [`Db::write`], with an [`AfterCommit`] the job can register callbacks on.
+    pub async fn write_tx<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection, &mut AfterCommit) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
         let (job, rx) = write_job(f);
         self.inner
             .writer
@@ -228,7 +240,7 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let (job, rx) = write_job(f);
+        let (job, rx) = write_job(move |conn, _| f(conn));
         self.inner
             .writer
             .send(job)
@@ -256,16 +268,31 @@ impl Db {
 }
 
 /// Wraps a caller's closure into a job for the writer and the receiver of its final result.
+/// Callbacks a write job registers to run right after its transaction commits, on the writer
+/// thread and in commit order (e.g. handing realtime events to the broker). They are dropped
+/// when the job or the transaction fails. Keep them short and non-blocking.
+#[derive(Default)]
+pub struct AfterCommit {
+    callbacks: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl AfterCommit {
+    pub fn push(&mut self, f: impl FnOnce() + Send + 'static) {
+        self.callbacks.push(Box::new(f));
+    }
+}
+
 fn write_job<T, E, F>(f: F) -> (WriteJob, oneshot::Receiver<Result<T, E>>)
 where
-    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&Connection, &mut AfterCommit) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel::<Result<T, E>>();
     let job: WriteJob = Box::new(move |conn| {
+        let mut after = AfterCommit::default();
         let res = match conn {
-            Some(conn) => f(conn),
+            Some(conn) => f(conn, &mut after),
             None => Err(E::from(DbError::Unavailable)),
         };
         Ran {
@@ -275,6 +302,11 @@ where
                     (Ok(_), Some(_)) => Err(E::from(DbError::CommitFailed)),
                     (r, _) => r,
                 };
+                if out.is_ok() {
+                    for cb in after.callbacks {
+                        cb();
+                    }
+                }
                 let _ = tx.send(out);
             }),
         }

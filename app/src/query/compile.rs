@@ -807,12 +807,6 @@ fn compare(l: Side, op: Op, any: bool, r: Side) -> Frag {
     ));
     cond_tpl.push(")");
     let cond = Frag::join(&cond_parts, &cond_tpl);
-    if any {
-        return Frag::join(
-            &[&from, &cond, &cmp],
-            &["EXISTS (SELECT 1 FROM ", " WHERE ", " AND ", ")"],
-        );
-    }
     // Every item must match; with no items the comparison is made against NULL.
     let null_l = if sets.len() == 2 || lf.sql == sets[0].value.sql {
         Frag::raw("NULL")
@@ -836,7 +830,27 @@ fn compare(l: Side, op: Op, any: bool, r: Side) -> Frag {
             rk
         },
     );
+    // With no items, PocketBase compares against NULL (its LEFT JOIN yields one NULL row).
     let empty_case = scalar_cmp(&null_l, nlk, op, &null_r, nrk);
+    if any {
+        let some = Frag::join(
+            &[&from, &cond, &cmp],
+            &["EXISTS (SELECT 1 FROM ", " WHERE ", " AND ", ")"],
+        );
+        if empty_case.sql == "0" {
+            return some;
+        }
+        return Frag::join(
+            &[&some, &from, &cond, &empty_case],
+            &[
+                "(",
+                " OR (NOT EXISTS (SELECT 1 FROM ",
+                " WHERE ",
+                ") AND ",
+                "))",
+            ],
+        );
+    }
     Frag::join(
         &[&from, &cond, &cmp, &from, &cond, &empty_case],
         &[
@@ -1032,6 +1046,8 @@ mod tests {
         assert_eq!(f(&w, "comments_via_post.msg != 'c3'"), ["p2", "p3"]);
         assert_eq!(f(&w, "comments_via_post.msg ?= 'c3'"), ["p1"]);
         assert_eq!(f(&w, "tags:each ?= 'c'"), ["p2"]);
+        // An empty set compares as NULL for ?-operators too (p3 has no editors).
+        assert_eq!(f(&w, "editors.name ?!= 'Bob'"), ["p1", "p3"]);
         assert_eq!(f(&w, "tags:length = 2"), ["p1"]);
         assert_eq!(f(&w, "tags ~ 'c'"), ["p2"]);
         assert_eq!(f(&w, "tags = 'c'"), Vec::<String>::new());

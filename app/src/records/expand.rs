@@ -203,3 +203,27 @@ pub fn expand(
     }
     Ok(out)
 }
+
+/// A record (with its expanded relations) as `caller` may see it: hidden fields only for
+/// superusers, auth emails only when visible, never passwords or token keys.
+pub fn render(registry: &Registry, e: &Expanded, caller: &Caller) -> Value {
+    let Some(c) = registry.get(&e.record.collection_id) else {
+        return Value::Null;
+    };
+    let own = caller.is_record(&c, e.record.id());
+    let mut v = e.record.to_client_json(&c, caller.is_superuser(), own);
+    if let (Some(map), Value::Object(obj)) = (&e.expand, &mut v) {
+        let mut out = Map::new();
+        for (k, ev) in map {
+            let val = match ev {
+                ExpandValue::One(one) => render(registry, one, caller),
+                ExpandValue::Many(items) => {
+                    Value::Array(items.iter().map(|i| render(registry, i, caller)).collect())
+                }
+            };
+            out.insert(k.clone(), val);
+        }
+        obj.insert("expand".into(), Value::Object(out));
+    }
+    v
+}

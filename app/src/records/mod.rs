@@ -18,6 +18,33 @@ use serde_json::{Map, Value, json};
 use crate::db::{self, DbError, value_ref_to_json};
 use crate::schema::{Collection, Field, FieldKind};
 
+/// What happened to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// A committed change to a record (after the write for create/update, the last state for
+/// delete), published to realtime subscribers after the transaction commits.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub action: Action,
+    pub collection: Arc<Collection>,
+    pub record: Record,
+}
+
 /// A record as read from its table, keyed by field name, with values decoded by field type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {

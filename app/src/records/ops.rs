@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-use super::{Record, cast_input, modifiers};
+use super::{Action, Change, Record, cast_input, modifiers};
 use crate::auth::AuthRecord;
 use crate::db::DbError;
 use crate::query::compile::{self, CompileError, Env, Frag, RequestInfo};
@@ -290,6 +290,7 @@ pub fn create(
     caller: &Caller,
     body: &Map<String, Value>,
     auth_values: Map<String, Value>,
+    changes: &mut Vec<Change>,
 ) -> Result<Record, RecordError> {
     const MSG: &str = "Failed to create record.";
     writable(c)?;
@@ -315,7 +316,13 @@ pub fn create(
         // The caller's savepoint is rolled back by the writer when this error returns.
         return Err(RecordError::BadRequest(MSG.into()));
     }
-    super::find_by_id(conn, c, &id)?.ok_or(RecordError::NotFound)
+    let record = super::find_by_id(conn, c, &id)?.ok_or(RecordError::NotFound)?;
+    changes.push(Change {
+        action: Action::Create,
+        collection: c.clone(),
+        record: record.clone(),
+    });
+    Ok(record)
 }
 
 /// Updates a record; the rule sees the stored row and `@request.body` the submitted values
@@ -328,6 +335,7 @@ pub fn update(
     id: &str,
     body: &Map<String, Value>,
     auth_values: Map<String, Value>,
+    changes: &mut Vec<Change>,
 ) -> Result<Record, RecordError> {
     const MSG: &str = "Failed to update record.";
     writable(c)?;
@@ -349,7 +357,13 @@ pub fn update(
     values.extend(auth_values);
     check_relations(conn, registry, c, &values, MSG)?;
     super::update(conn, c, id, &values).map_err(|e| map_write_error(e, c, &values, MSG))?;
-    super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)
+    let record = super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)?;
+    changes.push(Change {
+        action: Action::Update,
+        collection: c.clone(),
+        record: record.clone(),
+    });
+    Ok(record)
 }
 
 /// Checks that every relation id in `values` points to an existing record.
@@ -416,6 +430,7 @@ fn cascade(
     c: &Collection,
     id: &str,
     depth: usize,
+    changes: &mut Vec<Change>,
 ) -> Result<(), RecordError> {
     if depth > 32 {
         return Err(RecordError::BadRequest("Too deep cascade delete.".into()));
@@ -464,8 +479,13 @@ fn cascade(
                     _ => vec![],
                 };
                 if remaining.is_empty() && *cascade_delete {
-                    cascade(conn, registry, other, r.id(), depth + 1)?;
+                    cascade(conn, registry, other, r.id(), depth + 1, changes)?;
                     super::delete(conn, other, r.id())?;
+                    changes.push(Change {
+                        action: Action::Delete,
+                        collection: other.clone(),
+                        record: r,
+                    });
                 } else if remaining.is_empty() && f.required {
                     return Err(blocked());
                 } else {
@@ -479,6 +499,13 @@ fn cascade(
                         },
                     );
                     super::update(conn, other, r.id(), &values)?;
+                    if let Some(updated) = super::find_by_id(conn, other, r.id())? {
+                        changes.push(Change {
+                            action: Action::Update,
+                            collection: other.clone(),
+                            record: updated,
+                        });
+                    }
                 }
             }
         }
@@ -493,15 +520,24 @@ pub fn delete(
     c: &Arc<Collection>,
     caller: &Caller,
     id: &str,
+    changes: &mut Vec<Change>,
 ) -> Result<(), RecordError> {
     writable(c)?;
     let access = rule_access(registry, c, &c.rules.delete, caller, &Map::new())?;
-    if super::find_where(conn, c, &id_and(&access, id), 1)?.is_empty() {
+    let Some(record) = super::find_where(conn, c, &id_and(&access, id), 1)?
+        .into_iter()
+        .next()
+    else {
         return Err(RecordError::NotFound);
-    }
-    cascade(conn, registry, c, id, 0)?;
+    };
+    cascade(conn, registry, c, id, 0, changes)?;
     if super::delete(conn, c, id)? == 0 {
         return Err(RecordError::NotFound);
     }
+    changes.push(Change {
+        action: Action::Delete,
+        collection: c.clone(),
+        record,
+    });
     Ok(())
 }

@@ -1,0 +1,490 @@
+//! Realtime: PocketBase's SSE protocol (`GET`/`POST /api/realtime`) and the broker that fans
+//! committed record changes out to subscribers.
+//!
+//! - Record changes reach the broker from the writer thread right after their transaction
+//!   commits, in commit order (`db::AfterCommit`), through an unbounded channel read by one
+//!   fan-out task.
+//! - Each delivery is checked against the subscriber's rule (list rule for `collection` /
+//!   `collection/*` topics, view rule for `collection/<id>`) and its `filter` option, on a
+//!   snapshot of the record (so deletes are checked on the row as it was), and serialised as
+//!   that subscriber may see it (hidden fields, email visibility, `expand`, `fields`).
+//!   Subscribers with the same identity and options share one check and one serialisation.
+//! - Every client has a bounded queue. A client that falls [`QUEUE`] messages behind is
+//!   disconnected (the SDK reconnects); a slow client never blocks the others.
+
+pub mod sse;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use sea_query::{Alias, Expr, Query};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use crate::auth::AuthRecord;
+use crate::db::{self, Db, DbError};
+use crate::query::compile::{self, Env, Frag};
+use crate::query::fexpr;
+use crate::records::expand::{self, Tree};
+use crate::records::ops::{Access, Caller, RecordError, rule_access};
+use crate::records::{Action, Change, Record, storage_value};
+use crate::schema::{Collection, CollectionStore, CollectionType, Registry};
+
+/// Messages a client may fall behind before it is disconnected.
+pub const QUEUE: usize = 1024;
+
+/// One topic a client subscribed to, with its options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    /// The topic exactly as subscribed (the SSE event name).
+    pub raw: String,
+    pub collection: String,
+    /// `None` for `collection` and `collection/*`.
+    pub record: Option<String>,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Subscription {
+    /// Parses `collection[/*|/id][?options={"query":{},"headers":{}}]`.
+    pub fn parse(raw: &str) -> Subscription {
+        let (topic, opts) = match raw.split_once("?options=") {
+            Some((t, o)) => (t, Some(o)),
+            None => (raw, None),
+        };
+        let (collection, record) = match topic.split_once('/') {
+            Some((c, "*")) | Some((c, "")) => (c.to_string(), None),
+            Some((c, id)) => (c.to_string(), Some(id.to_string())),
+            None => (topic.to_string(), None),
+        };
+        let mut query = Vec::new();
+        let mut headers = Vec::new();
+        if let Some(o) = opts {
+            let decoded: String = form_urlencoded::parse(format!("x={o}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&decoded) {
+                let flat = |v: &Value| -> Vec<(String, String)> {
+                    v.as_object()
+                        .map(|o| {
+                            o.iter()
+                                .map(|(k, v)| {
+                                    let s = match v {
+                                        Value::String(s) => s.clone(),
+                                        other => other.to_string(),
+                                    };
+                                    (k.clone(), s)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                query = m.get("query").map(flat).unwrap_or_default();
+                headers = m
+                    .get("headers")
+                    .map(flat)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_lowercase().replace('-', "_"), v))
+                    .collect();
+            }
+        }
+        Subscription {
+            raw: raw.to_string(),
+            collection,
+            record,
+            query,
+            headers,
+        }
+    }
+
+    fn param(&self, key: &str) -> &str {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+#[derive(Debug, Default)]
+struct ClientState {
+    subscriptions: Vec<Subscription>,
+    auth: Option<AuthRecord>,
+    /// Set by the first subscribe request; later ones must carry the same auth.
+    auth_bound: bool,
+}
+
+/// A connected SSE client.
+pub struct Client {
+    pub id: String,
+    tx: mpsc::Sender<Bytes>,
+    state: Mutex<ClientState>,
+}
+
+impl Client {
+    fn state(&self) -> std::sync::MutexGuard<'_, ClientState> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Queues a raw SSE message; false when the client is gone or too far behind.
+    pub fn send(&self, msg: Bytes) -> bool {
+        self.tx.try_send(msg).is_ok()
+    }
+
+    pub fn is_subscribed(&self, topic: &str) -> bool {
+        self.state()
+            .subscriptions
+            .iter()
+            .any(|s| s.raw == topic || s.collection == topic)
+    }
+}
+
+/// Formats one SSE message as PocketBase does (no space after the colons).
+pub fn message(client_id: &str, event: &str, data: &str) -> Bytes {
+    Bytes::from(format!("id:{client_id}\nevent:{event}\ndata:{data}\n\n"))
+}
+
+/// Errors of subscription requests.
+#[derive(Debug, thiserror::Error)]
+pub enum RealtimeError {
+    #[error("missing or invalid client id")]
+    UnknownClient,
+    #[error("the current and the previous request authorization don't match")]
+    AuthMismatch,
+}
+
+/// The realtime broker. Cheap to clone.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    clients: RwLock<HashMap<String, Arc<Client>>>,
+    events: mpsc::UnboundedSender<Vec<Change>>,
+}
+
+impl Broker {
+    /// Starts the broker and its fan-out task.
+    pub fn start(db: Db, collections: CollectionStore) -> Broker {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Change>>();
+        let broker = Broker {
+            inner: Arc::new(Inner {
+                clients: RwLock::new(HashMap::new()),
+                events: tx,
+            }),
+        };
+        let b = broker.clone();
+        tokio::spawn(async move {
+            while let Some(changes) = rx.recv().await {
+                b.fan_out(&db, &collections, changes).await;
+            }
+        });
+        broker
+    }
+
+    /// Hands committed changes to the fan-out task (called right after commit).
+    pub fn publish(&self, changes: Vec<Change>) {
+        if !changes.is_empty() {
+            let _ = self.inner.events.send(changes);
+        }
+    }
+
+    fn clients_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Client>>> {
+        match self.inner.clients.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn clients_write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Client>>> {
+        match self.inner.clients.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Registers a new client; returns it and the receiving end of its queue.
+    pub fn connect(&self) -> (Arc<Client>, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let client = Arc::new(Client {
+            id: crate::schema::ids::random_alphanumeric(40),
+            tx,
+            state: Mutex::new(ClientState::default()),
+        });
+        self.clients_write()
+            .insert(client.id.clone(), client.clone());
+        (client, rx)
+    }
+
+    pub fn disconnect(&self, id: &str) {
+        self.clients_write().remove(id);
+    }
+
+    pub fn client(&self, id: &str) -> Option<Arc<Client>> {
+        self.clients_read().get(id).cloned()
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients_read().len()
+    }
+
+    /// Replaces a client's subscriptions; binds its auth on the first call.
+    pub fn subscribe(
+        &self,
+        client_id: &str,
+        auth: Option<AuthRecord>,
+        topics: Vec<String>,
+    ) -> Result<(), RealtimeError> {
+        let client = self.client(client_id).ok_or(RealtimeError::UnknownClient)?;
+        let mut st = client.state();
+        let same = |a: &Option<AuthRecord>, b: &Option<AuthRecord>| match (a, b) {
+            (None, None) => true,
+            (Some(x), Some(y)) => {
+                x.collection.id == y.collection.id && x.record.id() == y.record.id()
+            }
+            _ => false,
+        };
+        if st.auth_bound && st.auth.is_some() && !same(&st.auth, &auth) {
+            return Err(RealtimeError::AuthMismatch);
+        }
+        st.auth = auth;
+        st.auth_bound = true;
+        st.subscriptions = topics.iter().map(|t| Subscription::parse(t)).collect();
+        Ok(())
+    }
+
+    /// Keeps signed-in clients' auth in step with their record: refreshed on update, dropped
+    /// to guest when the record is deleted or its token key changed.
+    fn refresh_auth(&self, changes: &[Change]) {
+        let clients: Vec<Arc<Client>> = self.clients_read().values().cloned().collect();
+        for ch in changes.iter().filter(|c| c.collection.is_auth()) {
+            for client in &clients {
+                let mut st = client.state();
+                let Some(a) = &st.auth else { continue };
+                if a.collection.id != ch.collection.id || a.record.id() != ch.record.id() {
+                    continue;
+                }
+                let key_changed = a.record.get_str("tokenKey") != ch.record.get_str("tokenKey");
+                if ch.action == Action::Delete || key_changed {
+                    st.auth = None;
+                } else if let Some(a) = &mut st.auth {
+                    a.record = ch.record.clone();
+                }
+            }
+        }
+    }
+
+    async fn fan_out(&self, db: &Db, collections: &CollectionStore, changes: Vec<Change>) {
+        self.refresh_auth(&changes);
+        let clients: Vec<Arc<Client>> = self.clients_read().values().cloned().collect();
+        if clients.is_empty() {
+            return;
+        }
+        // (client, subscription, auth) triples interested in each change.
+        let mut work = Vec::new();
+        for (i, ch) in changes.iter().enumerate() {
+            if ch.collection.kind == CollectionType::View {
+                continue;
+            }
+            for client in &clients {
+                let st = client.state();
+                for sub in &st.subscriptions {
+                    let coll_match = sub.collection == ch.collection.id
+                        || sub.collection.eq_ignore_ascii_case(&ch.collection.name);
+                    let rec_match = sub.record.as_deref().is_none_or(|r| r == ch.record.id());
+                    if coll_match && rec_match {
+                        work.push((i, client.clone(), sub.clone(), st.auth.clone()));
+                    }
+                }
+            }
+        }
+        if work.is_empty() {
+            return;
+        }
+        let registry = collections.snapshot();
+        let result = db
+            .read(move |conn| render_deliveries(conn, &registry, &changes, work))
+            .await;
+        let deliveries = match result {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "realtime fan-out failed");
+                return;
+            }
+        };
+        for (client, msg) in deliveries {
+            if !client.send(msg) {
+                tracing::info!(client = %client.id, "realtime client too far behind; disconnecting");
+                self.disconnect(&client.id);
+            }
+        }
+    }
+}
+
+/// A row snapshot usable as `FROM (…) AS m` in rule checks.
+fn snapshot_select(c: &Collection, r: &Record) -> sea_query::SelectStatement {
+    let mut q = Query::select();
+    for f in &c.fields {
+        let v = r.data.get(&f.name).cloned().unwrap_or(Value::Null);
+        q.expr_as(Expr::val(storage_value(f, &v)), Alias::new(&f.name));
+    }
+    q
+}
+
+fn allowed(
+    conn: &rusqlite::Connection,
+    registry: &Registry,
+    c: &Collection,
+    r: &Record,
+    caller: &Caller,
+    sub: &Subscription,
+) -> Result<bool, RecordError> {
+    let rule = if sub.record.is_some() {
+        &c.rules.view
+    } else {
+        &c.rules.list
+    };
+    let access = match rule_access(registry, c, rule, caller, &Map::new()) {
+        Ok(a) => a,
+        Err(RecordError::Forbidden(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let mut conds: Vec<Frag> = Vec::new();
+    if let Access::Where(f) = access {
+        conds.push(f);
+    }
+    let filter = sub.param("filter");
+    if !filter.trim().is_empty() {
+        let request = caller.request_info(&Map::new());
+        let env = Env {
+            registry,
+            request: &request,
+            trusted: false,
+            superuser: caller.is_superuser(),
+        };
+        match fexpr::parse(filter)
+            .map_err(|e| e.to_string())
+            .and_then(|e| compile::compile(&e, c, "m", &env).map_err(|e| e.to_string()))
+        {
+            Ok(f) => conds.push(f),
+            Err(_) => return Ok(false),
+        }
+    }
+    if conds.is_empty() {
+        return Ok(true);
+    }
+    let mut q = Query::select();
+    q.expr(Expr::val(1))
+        .from_subquery(snapshot_select(c, r), Alias::new("m"));
+    for f in conds {
+        q.and_where(f.into_expr());
+    }
+    Ok(!db::query_rows(conn, &q, |_| Ok(()))?.is_empty())
+}
+
+/// Checks and serialises every delivery; identical views are computed once.
+fn render_deliveries(
+    conn: &rusqlite::Connection,
+    registry: &Registry,
+    changes: &[Change],
+    work: Vec<(usize, Arc<Client>, Subscription, Option<AuthRecord>)>,
+) -> Result<Vec<(Arc<Client>, Bytes)>, DbError> {
+    let mut cache: HashMap<String, Option<String>> = HashMap::new();
+    let mut out = Vec::with_capacity(work.len());
+    for (i, client, sub, auth) in work {
+        let ch = &changes[i];
+        let who = auth
+            .as_ref()
+            .map(|a| format!("{}/{}", a.collection.id, a.record.id()))
+            .unwrap_or_default();
+        let key = format!(
+            "{i}\u{1}{who}\u{1}{}\u{1}{:?}\u{1}{:?}",
+            sub.record.is_some(),
+            sub.query,
+            sub.headers
+        );
+        let data = match cache.get(&key) {
+            Some(d) => d.clone(),
+            None => {
+                let caller = Caller {
+                    auth: auth.clone(),
+                    query: sub.query.clone(),
+                    headers: sub.headers.clone(),
+                    method: "GET".into(),
+                    context: "realtime".into(),
+                };
+                let d = match allowed(conn, registry, &ch.collection, &ch.record, &caller, &sub) {
+                    Ok(true) => {
+                        let spec = sub.param("expand");
+                        let expanded = expand::expand(
+                            conn,
+                            registry,
+                            &caller,
+                            &ch.collection,
+                            vec![ch.record.clone()],
+                            &Tree::parse(spec),
+                        )
+                        .map_err(|e| match e {
+                            RecordError::Db(d) => d,
+                            other => DbError::Internal(other.to_string()),
+                        })?;
+                        let rec = expanded
+                            .first()
+                            .map(|e| expand::render(registry, e, &caller))
+                            .unwrap_or(Value::Null);
+                        let fields = sub.param("fields");
+                        let rec = crate::api::fields::pick(rec, Some(fields));
+                        Some(json!({"action": ch.action.as_str(), "record": rec}).to_string())
+                    }
+                    Ok(false) => None,
+                    Err(RecordError::Db(e)) => return Err(e),
+                    Err(_) => None,
+                };
+                cache.insert(key, d.clone());
+                d
+            }
+        };
+        if let Some(data) = data {
+            out.push((client.clone(), message(&client.id, &sub.raw, &data)));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_topics_and_options() {
+        let s = Subscription::parse("posts/*");
+        assert_eq!(
+            (s.collection.as_str(), s.record.as_deref()),
+            ("posts", None)
+        );
+        let s = Subscription::parse("posts/abc");
+        assert_eq!(s.record.as_deref(), Some("abc"));
+        let opts = form_urlencoded::byte_serialize(
+            br#"{"query":{"filter":"a = 1","expand":"author"},"headers":{"X-Token":"t"}}"#,
+        )
+        .collect::<String>();
+        let s = Subscription::parse(&format!("posts?options={opts}"));
+        assert_eq!(s.collection, "posts");
+        assert_eq!(s.param("filter"), "a = 1");
+        assert_eq!(s.param("expand"), "author");
+        assert_eq!(s.headers, vec![("x_token".to_string(), "t".to_string())]);
+    }
+
+    #[test]
+    fn messages_have_no_space_after_colons() {
+        let m = message("cid", "posts/*", "{}");
+        assert_eq!(&m[..], b"id:cid\nevent:posts/*\ndata:{}\n\n");
+    }
+}
