@@ -173,27 +173,16 @@ async fn batch(
     let results = app
         .db()
         .write_tx(move |conn, after| {
-            let mut changes = Vec::new();
+            let mut tx = ops::Tx::new(conn, &reg);
             let mut out = Vec::with_capacity(prepared.len());
             for (i, (sub, c, values)) in prepared.into_iter().enumerate() {
                 let res = match sub.action {
                     Action::Create => {
-                        ops::create(conn, &reg, &c, &caller2, &sub.body, values, &mut changes)
-                            .map(Some)
+                        ops::create(&mut tx, &c, &caller2, &sub.body, values).map(Some)
                     }
                     Action::Update => {
                         let id = sub.id.clone().unwrap_or_default();
-                        ops::update(
-                            conn,
-                            &reg,
-                            &c,
-                            &caller2,
-                            &id,
-                            &sub.body,
-                            values,
-                            &mut changes,
-                        )
-                        .map(Some)
+                        ops::update(&mut tx, &c, &caller2, &id, &sub.body, values).map(Some)
                     }
                     Action::Upsert => {
                         let id = sub
@@ -205,25 +194,14 @@ async fn batch(
                         let exists =
                             !id.is_empty() && records::find_by_id(conn, &c, &id)?.is_some();
                         if exists {
-                            ops::update(
-                                conn,
-                                &reg,
-                                &c,
-                                &caller2,
-                                &id,
-                                &sub.body,
-                                values,
-                                &mut changes,
-                            )
-                            .map(Some)
+                            ops::update(&mut tx, &c, &caller2, &id, &sub.body, values).map(Some)
                         } else {
-                            ops::create(conn, &reg, &c, &caller2, &sub.body, values, &mut changes)
-                                .map(Some)
+                            ops::create(&mut tx, &c, &caller2, &sub.body, values).map(Some)
                         }
                     }
                     Action::Delete => {
                         let id = sub.id.clone().unwrap_or_default();
-                        ops::delete(conn, &reg, &c, &caller2, &id, &mut changes).map(|_| None)
+                        ops::delete(&mut tx, &c, &caller2, &id).map(|_| None)
                     }
                 };
                 match res {
@@ -231,6 +209,7 @@ async fn batch(
                     Err(e) => return Err(failed(i, ApiError::from(e))),
                 }
             }
+            let changes = tx.changes;
             after.push(move || broker.publish(changes));
             Ok::<_, ApiError>(out)
         })

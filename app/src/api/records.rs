@@ -232,16 +232,9 @@ async fn create(
     let r = app
         .db()
         .write_tx(move |conn, after| {
-            let mut changes = Vec::new();
-            let r = ops::create(
-                conn,
-                &registry,
-                &c2,
-                &caller2,
-                &body,
-                prepared,
-                &mut changes,
-            )?;
+            let mut tx = ops::Tx::new(conn, &registry);
+            let r = ops::create(&mut tx, &c2, &caller2, &body, prepared)?;
+            let changes = tx.changes;
             after.push(move || broker.publish(changes));
             Ok::<_, ops::RecordError>(r)
         })
@@ -267,17 +260,9 @@ async fn update(
     let r = app
         .db()
         .write_tx(move |conn, after| {
-            let mut changes = Vec::new();
-            let r = ops::update(
-                conn,
-                &registry,
-                &c2,
-                &caller2,
-                &id,
-                &body,
-                prepared,
-                &mut changes,
-            )?;
+            let mut tx = ops::Tx::new(conn, &registry);
+            let r = ops::update(&mut tx, &c2, &caller2, &id, &body, prepared)?;
+            let changes = tx.changes;
             after.push(move || broker.publish(changes));
             Ok::<_, ops::RecordError>(r)
         })
@@ -298,8 +283,9 @@ async fn remove(
     let broker = app.realtime().clone();
     app.db()
         .write_tx(move |conn, after| {
-            let mut changes = Vec::new();
-            ops::delete(conn, &registry, &c, &caller, &id, &mut changes)?;
+            let mut tx = ops::Tx::new(conn, &registry);
+            ops::delete(&mut tx, &c, &caller, &id)?;
+            let changes = tx.changes;
             after.push(move || broker.publish(changes));
             Ok::<_, ops::RecordError>(())
         })

@@ -62,6 +62,24 @@ impl Caller {
     }
 }
 
+/// A write in progress: the writer's connection, the schema it runs against, and the changes
+/// made so far (published to realtime after commit).
+pub struct Tx<'a> {
+    pub conn: &'a Connection,
+    pub registry: &'a Registry,
+    pub changes: Vec<Change>,
+}
+
+impl<'a> Tx<'a> {
+    pub fn new(conn: &'a Connection, registry: &'a Registry) -> Tx<'a> {
+        Tx {
+            conn,
+            registry,
+            changes: Vec::new(),
+        }
+    }
+}
+
 /// Errors of record operations, mapped to HTTP by the API layer.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -284,14 +302,13 @@ fn map_write_error(
 /// insert is rolled back. `auth_values` are the prepared auth fields (hashed password, token
 /// key), computed before the transaction because bcrypt is slow.
 pub fn create(
-    conn: &Connection,
-    registry: &Registry,
+    tx: &mut Tx<'_>,
     c: &Arc<Collection>,
     caller: &Caller,
     body: &Map<String, Value>,
     auth_values: Map<String, Value>,
-    changes: &mut Vec<Change>,
 ) -> Result<Record, RecordError> {
+    let (conn, registry) = (tx.conn, tx.registry);
     const MSG: &str = "Failed to create record.";
     writable(c)?;
     let body = modifiers::resolve(c, body, None);
@@ -317,7 +334,7 @@ pub fn create(
         return Err(RecordError::BadRequest(MSG.into()));
     }
     let record = super::find_by_id(conn, c, &id)?.ok_or(RecordError::NotFound)?;
-    changes.push(Change {
+    tx.changes.push(Change {
         action: Action::Create,
         collection: c.clone(),
         record: record.clone(),
@@ -328,15 +345,14 @@ pub fn create(
 /// Updates a record; the rule sees the stored row and `@request.body` the submitted values
 /// (after modifiers). Modifiers are resolved against the stored row inside the transaction.
 pub fn update(
-    conn: &Connection,
-    registry: &Registry,
+    tx: &mut Tx<'_>,
     c: &Arc<Collection>,
     caller: &Caller,
     id: &str,
     body: &Map<String, Value>,
     auth_values: Map<String, Value>,
-    changes: &mut Vec<Change>,
 ) -> Result<Record, RecordError> {
+    let (conn, registry) = (tx.conn, tx.registry);
     const MSG: &str = "Failed to update record.";
     writable(c)?;
     let existing = super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)?;
@@ -358,7 +374,7 @@ pub fn update(
     check_relations(conn, registry, c, &values, MSG)?;
     super::update(conn, c, id, &values).map_err(|e| map_write_error(e, c, &values, MSG))?;
     let record = super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)?;
-    changes.push(Change {
+    tx.changes.push(Change {
         action: Action::Update,
         collection: c.clone(),
         record: record.clone(),
@@ -515,13 +531,12 @@ fn cascade(
 
 /// Deletes a record the caller may delete.
 pub fn delete(
-    conn: &Connection,
-    registry: &Registry,
+    tx: &mut Tx<'_>,
     c: &Arc<Collection>,
     caller: &Caller,
     id: &str,
-    changes: &mut Vec<Change>,
 ) -> Result<(), RecordError> {
+    let (conn, registry) = (tx.conn, tx.registry);
     writable(c)?;
     let access = rule_access(registry, c, &c.rules.delete, caller, &Map::new())?;
     let Some(record) = super::find_where(conn, c, &id_and(&access, id), 1)?
@@ -530,11 +545,11 @@ pub fn delete(
     else {
         return Err(RecordError::NotFound);
     };
-    cascade(conn, registry, c, id, 0, changes)?;
+    cascade(conn, registry, c, id, 0, &mut tx.changes)?;
     if super::delete(conn, c, id)? == 0 {
         return Err(RecordError::NotFound);
     }
-    changes.push(Change {
+    tx.changes.push(Change {
         action: Action::Delete,
         collection: c.clone(),
         record,
