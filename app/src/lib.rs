@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod files;
 pub mod plugin;
 pub mod query;
 pub mod realtime;
@@ -36,6 +37,8 @@ struct AppInner {
     collections: CollectionStore,
     settings: settings::SettingsStore,
     realtime: realtime::Broker,
+    storage: Arc<dyn files::Storage>,
+    cleaner: files::Cleaner,
 }
 
 /// Errors while starting the application.
@@ -71,6 +74,9 @@ impl App {
         }
         let settings = settings::SettingsStore::open(db.clone()).await?;
         let realtime = realtime::Broker::start(db.clone(), collections.clone());
+        let storage: Arc<dyn files::Storage> =
+            Arc::new(files::LocalStorage::new(config.data_dir.join("storage")));
+        let cleaner = files::Cleaner::start(storage.clone());
         Ok(App {
             inner: Arc::new(AppInner {
                 config,
@@ -78,6 +84,8 @@ impl App {
                 collections,
                 settings,
                 realtime,
+                storage,
+                cleaner,
             }),
         })
     }
@@ -92,6 +100,14 @@ impl App {
 
     pub fn collections(&self) -> &CollectionStore {
         &self.inner.collections
+    }
+
+    pub fn storage(&self) -> &Arc<dyn files::Storage> {
+        &self.inner.storage
+    }
+
+    pub fn cleaner(&self) -> &files::Cleaner {
+        &self.inner.cleaner
     }
 
     pub fn realtime(&self) -> &realtime::Broker {

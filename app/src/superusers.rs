@@ -58,7 +58,7 @@ pub async fn save(
         (Some(_), Mode::Create) => Err(SuperuserError::Exists(email.into())),
         (None, Mode::Update) => Err(SuperuserError::Missing(email.into())),
         (Some(r), _) => {
-            let mut values = records::cast_input(&c, &body, Some(&r), true)?;
+            let mut values = records::cast_input(&c, &body, Some(&r), true, &Default::default())?;
             values.insert("verified".into(), Value::Bool(true));
             values.extend(records::prepare_auth_fields(&c, &body, Some(&r), true)?);
             let id = r.id().to_string();
@@ -69,7 +69,7 @@ pub async fn save(
         }
         (None, _) => {
             body.insert("verified".into(), json!(true));
-            let mut values = records::cast_input(&c, &body, None, true)?;
+            let mut values = records::cast_input(&c, &body, None, true, &Default::default())?;
             values.extend(records::prepare_auth_fields(&c, &body, None, true)?);
             app.db()
                 .write(move |conn| records::insert(conn, &c, &values))

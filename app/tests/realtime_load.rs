@@ -18,7 +18,10 @@ use tokio::sync::Mutex;
 const BIN: &str = env!("CARGO_BIN_EXE_ferrobase");
 
 fn env_usize(key: &str, default: usize) -> usize {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A raw HTTP/1.1 SSE connection: decodes chunked framing and yields SSE messages.
@@ -36,7 +39,12 @@ impl Sse {
             .write_all(format!("GET /api/realtime HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n").as_bytes())
             .await
             .expect("write");
-        Sse { stream, raw: Vec::new(), body: Vec::new(), headers_done: false }
+        Sse {
+            stream,
+            raw: Vec::new(),
+            body: Vec::new(),
+            headers_done: false,
+        }
     }
 
     /// Moves complete chunks from `raw` into `body`.
@@ -50,14 +58,20 @@ impl Sse {
             }
         }
         loop {
-            let Some(eol) = self.raw.windows(2).position(|w| w == b"\r\n") else { return };
-            let Ok(size) = usize::from_str_radix(std::str::from_utf8(&self.raw[..eol]).unwrap_or("").trim(), 16) else {
+            let Some(eol) = self.raw.windows(2).position(|w| w == b"\r\n") else {
+                return;
+            };
+            let Ok(size) = usize::from_str_radix(
+                std::str::from_utf8(&self.raw[..eol]).unwrap_or("").trim(),
+                16,
+            ) else {
                 return;
             };
             if self.raw.len() < eol + 2 + size + 2 {
                 return;
             }
-            self.body.extend_from_slice(&self.raw[eol + 2..eol + 2 + size]);
+            self.body
+                .extend_from_slice(&self.raw[eol + 2..eol + 2 + size]);
             self.raw.drain(..eol + 2 + size + 2);
         }
     }
@@ -93,7 +107,12 @@ impl Sse {
 
 async fn subscribe(s: &Server, client_id: &str, topic: &str) {
     let (st, body) = s
-        .call("POST", "/api/realtime", None, Some(json!({"clientId": client_id, "subscriptions": [topic]})))
+        .call(
+            "POST",
+            "/api/realtime",
+            None,
+            Some(json!({"clientId": client_id, "subscriptions": [topic]})),
+        )
         .await;
     assert_eq!(st, 204, "{body}");
 }
@@ -112,8 +131,13 @@ async fn thousands_of_subscribers_lose_nothing_and_see_only_what_they_may() {
     let s = Server::start(BIN).await;
     let su = s.superuser_token().await;
     let (st, body) = s
-        .call("POST", "/api/collections", Some(&su), Some(json!({"name":"feed","listRule":"secret = false",
-            "fields":[{"name":"n","type":"number"},{"name":"secret","type":"bool"}]})))
+        .call(
+            "POST",
+            "/api/collections",
+            Some(&su),
+            Some(json!({"name":"feed","listRule":"secret = false",
+            "fields":[{"name":"n","type":"number"},{"name":"secret","type":"bool"}]})),
+        )
         .await;
     assert_eq!(st, 200, "{body}");
     let addr = s.url.trim_start_matches("http://").to_string();
@@ -121,7 +145,10 @@ async fn thousands_of_subscribers_lose_nothing_and_see_only_what_they_may() {
     // A client that subscribes and never reads again.
     let mut stalled = Sse::open(&addr).await;
     let (_, data) = stalled.next().await.expect("PB_CONNECT");
-    let stalled_id = serde_json::from_str::<Value>(&data).unwrap()["clientId"].as_str().unwrap().to_string();
+    let stalled_id = serde_json::from_str::<Value>(&data).unwrap()["clientId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     subscribe(&s, &stalled_id, "feed/*").await;
 
     let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; writes]));
@@ -134,7 +161,10 @@ async fn thousands_of_subscribers_lose_nothing_and_see_only_what_they_may() {
                 let mut c = Sse::open(&addr).await;
                 let (event, data) = c.next().await.expect("PB_CONNECT");
                 assert_eq!(event, "PB_CONNECT");
-                let id = serde_json::from_str::<Value>(&data).unwrap()["clientId"].as_str().unwrap().to_string();
+                let id = serde_json::from_str::<Value>(&data).unwrap()["clientId"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 (c, id)
             }));
         }
@@ -148,11 +178,18 @@ async fn thousands_of_subscribers_lose_nothing_and_see_only_what_they_may() {
                 let mut latencies = Vec::with_capacity(expected);
                 let deadline = Instant::now() + Duration::from_secs(300);
                 while seen.len() < expected && Instant::now() < deadline {
-                    let Ok(Some((event, data))) = tokio::time::timeout(Duration::from_secs(60), c.next()).await else { break };
+                    let Ok(Some((event, data))) =
+                        tokio::time::timeout(Duration::from_secs(60), c.next()).await
+                    else {
+                        break;
+                    };
                     assert_eq!(event, "feed/*");
                     let v: Value = serde_json::from_str(&data).unwrap();
                     let n = v["record"]["n"].as_u64().unwrap() as usize;
-                    assert_eq!(v["record"]["secret"], false, "a client got an event it may not see");
+                    assert_eq!(
+                        v["record"]["secret"], false,
+                        "a client got an event it may not see"
+                    );
                     assert!(seen.insert(n), "duplicate event {n}");
                     if let Some(t) = sent_at.lock().await[n] {
                         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -169,7 +206,12 @@ async fn thousands_of_subscribers_lose_nothing_and_see_only_what_they_may() {
         let secret = n % 10 == 0;
         sent_at.lock().await[n] = Some(Instant::now());
         let (st, body) = s
-            .call("POST", "/api/collections/feed/records", Some(&su), Some(json!({"n": n, "secret": secret})))
+            .call(
+                "POST",
+                "/api/collections/feed/records",
+                Some(&su),
+                Some(json!({"n": n, "secret": secret})),
+            )
             .await;
         assert_eq!(st, 200, "{body}");
     }

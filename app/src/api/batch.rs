@@ -10,8 +10,9 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{MaybeAuth, RecordBody};
-use super::records::{auth_values, client_json, collection};
+use super::extract::{MaybeAuth, RecordBody, Upload};
+use super::files::{Staged, stage};
+use super::records::{auth_values, client_json, collection, write_records};
 use crate::App;
 use crate::records;
 use crate::records::ops;
@@ -101,7 +102,7 @@ async fn batch(
     State(app): State<App>,
     headers: axum::http::HeaderMap,
     auth: MaybeAuth,
-    RecordBody(body): RecordBody,
+    RecordBody(body, uploads): RecordBody,
 ) -> ApiResult<impl IntoResponse> {
     let settings = app.settings().get();
     let enabled = settings["batch"]["enabled"].as_bool().unwrap_or(false);
@@ -133,12 +134,78 @@ async fn batch(
     }
     let mut caller = super::records::caller(auth, &axum::http::Method::POST, &headers, &[]);
     caller.context = "batch".into();
-    let registry = app.collections().snapshot();
-    // Parse and prepare (bcrypt for auth collections) before the transaction.
+    // Files come as `requests.{i}.{field}` or `requests[{i}].{field}`.
+    let mut files_of: Vec<Vec<Upload>> = vec![Vec::new(); list.len()];
+    for mut up in uploads {
+        let rest = up
+            .field
+            .strip_prefix("requests.")
+            .map(|r| r.split_once('.'))
+            .or_else(|| {
+                up.field
+                    .strip_prefix("requests[")
+                    .map(|r| r.split_once("]."))
+            })
+            .flatten();
+        if let Some((idx, field)) = rest
+            && let Ok(i) = idx.parse::<usize>()
+            && i < files_of.len()
+        {
+            up.field = field.to_string();
+            files_of[i].push(up);
+        }
+    }
+    // Parse, stage files and prepare auth fields (bcrypt) before the transaction.
+    let mut staged = Staged::none();
     let mut prepared = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
-        let sub = parse(v).map_err(|e| failed(i, e))?;
-        let c = collection(&app, &sub.collection).map_err(|e| failed(i, e))?;
+        let mut sub = match parse(v) {
+            Ok(s) => s,
+            Err(e) => {
+                staged.discard(&app).await;
+                return Err(failed(i, e));
+            }
+        };
+        let c = match collection(&app, &sub.collection) {
+            Ok(c) => c,
+            Err(e) => {
+                staged.discard(&app).await;
+                return Err(failed(i, e));
+            }
+        };
+        let files = std::mem::take(&mut files_of[i]);
+        if !files.is_empty() {
+            let record_id = match (&sub.action, &sub.id) {
+                (_, Some(id)) => id.clone(),
+                _ => match sub.body.get("id").and_then(Value::as_str) {
+                    Some(id) if !id.is_empty() => id.to_string(),
+                    _ => {
+                        let id = crate::schema::ids::record_id();
+                        sub.body.insert("id".into(), Value::String(id.clone()));
+                        id
+                    }
+                },
+            };
+            match stage(
+                &app,
+                &c,
+                &record_id,
+                &mut sub.body,
+                files,
+                "Failed to save record.",
+            )
+            .await
+            {
+                Ok(s) => {
+                    staged.keys.extend(s.keys);
+                    staged.names.extend(s.names);
+                }
+                Err(e) => {
+                    staged.discard(&app).await;
+                    return Err(failed(i, e));
+                }
+            }
+        }
         let update_id = match sub.action {
             Action::Update => sub.id.clone(),
             Action::Upsert => {
@@ -161,59 +228,53 @@ async fn batch(
         };
         let values = match sub.action {
             Action::Delete => Map::new(),
-            _ => auth_values(&app, &c, &sub.body, update_id.as_deref(), &caller)
-                .await
-                .map_err(|e| failed(i, e))?,
+            _ => match auth_values(&app, &c, &sub.body, update_id.as_deref(), &caller).await {
+                Ok(v) => v,
+                Err(e) => {
+                    staged.discard(&app).await;
+                    return Err(failed(i, e));
+                }
+            },
         };
         prepared.push((sub, c, values));
     }
     let caller2 = caller.clone();
-    let reg = registry.clone();
-    let broker = app.realtime().clone();
-    let results = app
-        .db()
-        .write_tx(move |conn, after| {
-            let mut tx = ops::Tx::new(conn, &reg);
-            let mut out = Vec::with_capacity(prepared.len());
-            for (i, (sub, c, values)) in prepared.into_iter().enumerate() {
-                let res = match sub.action {
-                    Action::Create => {
-                        ops::create(&mut tx, &c, &caller2, &sub.body, values).map(Some)
-                    }
-                    Action::Update => {
-                        let id = sub.id.clone().unwrap_or_default();
-                        ops::update(&mut tx, &c, &caller2, &id, &sub.body, values).map(Some)
-                    }
-                    Action::Upsert => {
-                        let id = sub
-                            .body
-                            .get("id")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string();
-                        let exists =
-                            !id.is_empty() && records::find_by_id(conn, &c, &id)?.is_some();
-                        if exists {
-                            ops::update(&mut tx, &c, &caller2, &id, &sub.body, values).map(Some)
-                        } else {
-                            ops::create(&mut tx, &c, &caller2, &sub.body, values).map(Some)
-                        }
-                    }
-                    Action::Delete => {
-                        let id = sub.id.clone().unwrap_or_default();
-                        ops::delete(&mut tx, &c, &caller2, &id).map(|_| None)
-                    }
-                };
-                match res {
-                    Ok(r) => out.push((c, sub.query, r)),
-                    Err(e) => return Err(failed(i, ApiError::from(e))),
+    let results = write_records(&app, staged, move |tx| {
+        let mut out = Vec::with_capacity(prepared.len());
+        for (i, (sub, c, values)) in prepared.into_iter().enumerate() {
+            let res = match sub.action {
+                Action::Create => ops::create(tx, &c, &caller2, &sub.body, values).map(Some),
+                Action::Update => {
+                    let id = sub.id.clone().unwrap_or_default();
+                    ops::update(tx, &c, &caller2, &id, &sub.body, values).map(Some)
                 }
+                Action::Upsert => {
+                    let id = sub
+                        .body
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let exists = !id.is_empty() && records::find_by_id(tx.conn, &c, &id)?.is_some();
+                    if exists {
+                        ops::update(tx, &c, &caller2, &id, &sub.body, values).map(Some)
+                    } else {
+                        ops::create(tx, &c, &caller2, &sub.body, values).map(Some)
+                    }
+                }
+                Action::Delete => {
+                    let id = sub.id.clone().unwrap_or_default();
+                    ops::delete(tx, &c, &caller2, &id).map(|_| None)
+                }
+            };
+            match res {
+                Ok(r) => out.push((c, sub.query, r)),
+                Err(e) => return Err(failed(i, ApiError::from(e))),
             }
-            let changes = tx.changes;
-            after.push(move || broker.publish(changes));
-            Ok::<_, ApiError>(out)
-        })
-        .await?;
+        }
+        Ok::<_, ApiError>(out)
+    })
+    .await?;
     let body: Vec<Value> = results
         .into_iter()
         .map(|(c, q, r)| match r {

@@ -123,7 +123,17 @@ fn serde_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 /// A record create/update body: JSON, url-encoded form, or multipart form. Multipart values
 /// are type-inferred as PocketBase does (`true`/`false` become booleans, canonical numbers
 /// become numbers), repeated keys become arrays, and `@jsonPayload` parts are merged in.
-pub struct RecordBody(pub serde_json::Map<String, Value>);
+pub struct RecordBody(pub serde_json::Map<String, Value>, pub Vec<Upload>);
+
+/// A file part of a multipart body.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The form field it came in (`avatar`, `avatar+`, `+avatar`, `requests.0.avatar`).
+    pub field: String,
+    /// The name the client gave the file (only used to derive the stored name).
+    pub filename: String,
+    pub data: bytes::Bytes,
+}
 
 /// PocketBase's inference for plain multipart strings.
 fn infer(s: String) -> Value {
@@ -178,13 +188,14 @@ impl FromRequest<App> for RecordBody {
         if !is_multipart {
             return JsonBody::from_request(req, state)
                 .await
-                .map(|b| RecordBody(b.0));
+                .map(|b| RecordBody(b.0, Vec::new()));
         }
         let mut mp = axum::extract::Multipart::from_request(req, state)
             .await
             .map_err(|_| ApiError::bad_request("Failed to read the multipart body."))?;
         let mut map = serde_json::Map::new();
         let mut payloads = Vec::new();
+        let mut uploads = Vec::new();
         loop {
             let field = match mp.next_field().await {
                 Ok(Some(f)) => f,
@@ -198,10 +209,20 @@ impl FromRequest<App> for RecordBody {
                 }
             };
             let name = field.name().unwrap_or("").to_string();
-            if field.file_name().is_some() {
-                return Err(ApiError::bad_request(
-                    "File uploads are not supported by this server build yet.",
-                ));
+            if let Some(filename) = field.file_name().map(str::to_string) {
+                let data = field.bytes().await.map_err(|e| {
+                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large")
+                    } else {
+                        ApiError::bad_request("Failed to read the multipart body.")
+                    }
+                })?;
+                uploads.push(Upload {
+                    field: name,
+                    filename,
+                    data,
+                });
+                continue;
             }
             let text = field
                 .text()
@@ -223,7 +244,7 @@ impl FromRequest<App> for RecordBody {
                 }
             }
         }
-        Ok(RecordBody(map))
+        Ok(RecordBody(map, uploads))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod collections;
 pub mod error;
 pub mod extract;
 pub mod fields;
+pub mod files;
 pub mod health;
 pub mod list;
 pub mod realtime;
@@ -89,6 +90,7 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
         .merge(settings::routes())
         .merge(batch::routes())
         .merge(realtime::routes())
+        .merge(files::routes())
         .with_state(app);
     for e in extra {
         r = r.merge(e);

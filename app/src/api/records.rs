@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{MaybeAuth, RecordBody};
+use super::files::{Staged, stage};
 use super::list::Paging;
 use crate::App;
 use crate::records::expand::{self, Expanded};
@@ -121,6 +122,50 @@ pub(crate) fn client_json(c: &Collection, r: &Record, caller: &Caller) -> Value 
     r.to_client_json(c, caller.is_superuser(), caller.is_record(c, r.id()))
 }
 
+/// Runs a record write on the writer with the request's staged uploads: after commit the
+/// changes go to realtime and files no longer referenced are removed; if the write fails the
+/// staged uploads are removed instead.
+pub(crate) async fn write_records<T, F>(app: &App, staged: Staged, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut ops::Tx<'_>) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let registry = app.collections().snapshot();
+    let (broker, cleaner) = (app.realtime().clone(), app.cleaner().clone());
+    let uploaded = staged.names.clone();
+    let result = app
+        .db()
+        .write_tx(move |conn, after| {
+            let mut tx = ops::Tx::new(conn, &registry);
+            tx.uploaded = uploaded;
+            let out = f(&mut tx)?;
+            let cleanup = crate::files::Cleaner::plan(&tx.changes, &tx.previous_files);
+            let changes = tx.changes;
+            after.push(move || {
+                broker.publish(changes);
+                cleaner.send(cleanup);
+            });
+            Ok::<_, ApiError>(out)
+        })
+        .await;
+    if result.is_err() {
+        staged.discard(app).await;
+    }
+    result
+}
+
+/// The id a new record will get, fixed before the write so uploads can be stored under it.
+fn new_record_id(body: &mut Map<String, Value>) -> String {
+    match body.get("id").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => {
+            let id = crate::schema::ids::record_id();
+            body.insert("id".into(), Value::String(id.clone()));
+            id
+        }
+    }
+}
+
 /// Prepares auth fields (bcrypt) off the async workers, before the write transaction.
 pub(crate) async fn auth_values(
     app: &App,
@@ -221,24 +266,36 @@ async fn create(
     method: axum::http::Method,
     headers: axum::http::HeaderMap,
     auth: MaybeAuth,
-    RecordBody(body): RecordBody,
+    RecordBody(mut body, uploads): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     let caller = caller(auth, &method, &headers, &q);
-    let prepared = auth_values(&app, &c, &body, None, &caller).await?;
-    let registry = app.collections().snapshot();
+    let staged = if uploads.is_empty() {
+        Staged::none()
+    } else {
+        let id = new_record_id(&mut body);
+        stage(
+            &app,
+            &c,
+            &id,
+            &mut body,
+            uploads,
+            "Failed to create record.",
+        )
+        .await?
+    };
+    let prepared = match auth_values(&app, &c, &body, None, &caller).await {
+        Ok(p) => p,
+        Err(e) => {
+            staged.discard(&app).await;
+            return Err(e);
+        }
+    };
     let (c2, caller2) = (c.clone(), caller.clone());
-    let broker = app.realtime().clone();
-    let r = app
-        .db()
-        .write_tx(move |conn, after| {
-            let mut tx = ops::Tx::new(conn, &registry);
-            let r = ops::create(&mut tx, &c2, &caller2, &body, prepared)?;
-            let changes = tx.changes;
-            after.push(move || broker.publish(changes));
-            Ok::<_, ops::RecordError>(r)
-        })
-        .await?;
+    let r = write_records(&app, staged, move |tx| {
+        Ok(ops::create(tx, &c2, &caller2, &body, prepared)?)
+    })
+    .await?;
     render_one(&app, &c, r, &caller, &q).await
 }
 
@@ -249,24 +306,35 @@ async fn update(
     method: axum::http::Method,
     headers: axum::http::HeaderMap,
     auth: MaybeAuth,
-    RecordBody(body): RecordBody,
+    RecordBody(mut body, uploads): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     let caller = caller(auth, &method, &headers, &q);
-    let prepared = auth_values(&app, &c, &body, Some(&id), &caller).await?;
-    let registry = app.collections().snapshot();
+    let staged = if uploads.is_empty() {
+        Staged::none()
+    } else {
+        stage(
+            &app,
+            &c,
+            &id,
+            &mut body,
+            uploads,
+            "Failed to update record.",
+        )
+        .await?
+    };
+    let prepared = match auth_values(&app, &c, &body, Some(&id), &caller).await {
+        Ok(p) => p,
+        Err(e) => {
+            staged.discard(&app).await;
+            return Err(e);
+        }
+    };
     let (c2, caller2) = (c.clone(), caller.clone());
-    let broker = app.realtime().clone();
-    let r = app
-        .db()
-        .write_tx(move |conn, after| {
-            let mut tx = ops::Tx::new(conn, &registry);
-            let r = ops::update(&mut tx, &c2, &caller2, &id, &body, prepared)?;
-            let changes = tx.changes;
-            after.push(move || broker.publish(changes));
-            Ok::<_, ops::RecordError>(r)
-        })
-        .await?;
+    let r = write_records(&app, staged, move |tx| {
+        Ok(ops::update(tx, &c2, &caller2, &id, &body, prepared)?)
+    })
+    .await?;
     render_one(&app, &c, r, &caller, &q).await
 }
 
@@ -279,17 +347,10 @@ async fn remove(
 ) -> ApiResult<impl IntoResponse> {
     let c = collection(&app, &coll)?;
     let caller = caller(auth, &method, &headers, &[]);
-    let registry = app.collections().snapshot();
-    let broker = app.realtime().clone();
-    app.db()
-        .write_tx(move |conn, after| {
-            let mut tx = ops::Tx::new(conn, &registry);
-            ops::delete(&mut tx, &c, &caller, &id)?;
-            let changes = tx.changes;
-            after.push(move || broker.publish(changes));
-            Ok::<_, ops::RecordError>(())
-        })
-        .await?;
+    write_records(&app, Staged::none(), move |tx| {
+        Ok(ops::delete(tx, &c, &caller, &id)?)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -340,6 +340,7 @@ pub fn cast_input(
     body: &Map<String, Value>,
     existing: Option<&Record>,
     superuser: bool,
+    uploaded: &std::collections::HashSet<String>,
 ) -> Result<Map<String, Value>, ValidationErrors> {
     let mut errs = ValidationErrors::new();
     let mut out = Map::new();
@@ -355,7 +356,57 @@ pub fn cast_input(
                 }
                 continue;
             }
-            FieldKind::Password { .. } | FieldKind::File { .. } => continue,
+            FieldKind::Password { .. } => continue,
+            FieldKind::File { max_select, .. } => {
+                let Some(given) = body.get(&f.name) else {
+                    if existing.is_none() {
+                        if f.required {
+                            errs.add(&[&f.name], "validation_required", msg::REQUIRED);
+                        }
+                        out.insert(f.name.clone(), zero_value(f));
+                    }
+                    continue;
+                };
+                // Only names the record already holds or files uploaded with this request.
+                let held: Vec<String> = existing
+                    .and_then(|r| r.data.get(&f.name))
+                    .map(as_list)
+                    .unwrap_or_default();
+                let mut names = as_list(given);
+                names.dedup();
+                if names
+                    .iter()
+                    .any(|n| !held.contains(n) && !uploaded.contains(n))
+                {
+                    errs.add(
+                        &[&f.name],
+                        "validation_invalid_file",
+                        "Invalid or unknown file name.",
+                    );
+                    continue;
+                }
+                let limit = if f.kind.is_multiple() { *max_select } else { 1 };
+                if names.len() as i64 > limit.max(1) {
+                    errs.add_with_params(
+                        &[&f.name],
+                        "validation_max_select_constraint",
+                        &format!("Select no more than {}.", limit.max(1)),
+                        Some(json!({"max": limit.max(1)})),
+                    );
+                    continue;
+                }
+                if f.required && names.is_empty() {
+                    errs.add(&[&f.name], "validation_required", msg::REQUIRED);
+                    continue;
+                }
+                let v = if f.kind.is_multiple() {
+                    json!(names)
+                } else {
+                    json!(names.into_iter().next().unwrap_or_default())
+                };
+                out.insert(f.name.clone(), v);
+                continue;
+            }
             _ => {}
         }
         if c.is_auth() && f.name == "tokenKey" {

@@ -68,6 +68,12 @@ pub struct Tx<'a> {
     pub conn: &'a Connection,
     pub registry: &'a Registry,
     pub changes: Vec<Change>,
+    /// Stored names of files uploaded with this request (the only new names file fields
+    /// may take).
+    pub uploaded: std::collections::HashSet<String>,
+    /// File names of updated records before the update (record id, names), to remove files
+    /// no longer referenced once the transaction commits.
+    pub previous_files: Vec<(String, Vec<String>)>,
 }
 
 impl<'a> Tx<'a> {
@@ -76,6 +82,8 @@ impl<'a> Tx<'a> {
             conn,
             registry,
             changes: Vec::new(),
+            uploaded: Default::default(),
+            previous_files: Vec::new(),
         }
     }
 }
@@ -313,12 +321,13 @@ pub fn create(
     writable(c)?;
     let body = modifiers::resolve(c, body, None);
     let access = rule_access(registry, c, &c.rules.create, caller, &body)?;
-    let mut values = cast_input(c, &body, None, caller.is_superuser()).map_err(|errors| {
-        RecordError::Validation {
-            message: MSG,
-            errors,
-        }
-    })?;
+    let mut values =
+        cast_input(c, &body, None, caller.is_superuser(), &tx.uploaded).map_err(|errors| {
+            RecordError::Validation {
+                message: MSG,
+                errors,
+            }
+        })?;
     values.extend(auth_values);
     check_relations(conn, registry, c, &values, MSG)?;
     let id = values
@@ -363,13 +372,19 @@ pub fn update(
     {
         return Err(RecordError::NotFound);
     }
-    let mut values =
-        cast_input(c, &body, Some(&existing), caller.is_superuser()).map_err(|errors| {
-            RecordError::Validation {
-                message: MSG,
-                errors,
-            }
-        })?;
+    tx.previous_files
+        .push(crate::files::names_before(c, &existing));
+    let mut values = cast_input(
+        c,
+        &body,
+        Some(&existing),
+        caller.is_superuser(),
+        &tx.uploaded,
+    )
+    .map_err(|errors| RecordError::Validation {
+        message: MSG,
+        errors,
+    })?;
     values.extend(auth_values);
     check_relations(conn, registry, c, &values, MSG)?;
     super::update(conn, c, id, &values).map_err(|e| map_write_error(e, c, &values, MSG))?;
