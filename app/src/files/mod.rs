@@ -46,9 +46,10 @@ impl LocalStorage {
     fn path(&self, key: &str) -> io::Result<PathBuf> {
         let rel = Path::new(key);
         let ok = !key.is_empty()
-            && rel
-                .components()
-                .all(|c| matches!(c, Component::Normal(s) if !s.is_empty()));
+            && key.split('/').all(|seg| {
+                !seg.is_empty() && seg != "." && seg != ".." && !seg.contains(['\\', '\0'])
+            })
+            && rel.components().all(|c| matches!(c, Component::Normal(_)));
         if !ok {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -284,7 +285,15 @@ mod tests {
     fn keys_cannot_escape_the_root() {
         let s = LocalStorage::new(PathBuf::from("/tmp/fb-root"));
         assert!(s.path("a/b/c.txt").is_ok());
-        for bad in ["", "../x", "a/../../x", "/etc/passwd", "a//b", "a/./b"] {
+        for bad in [
+            "",
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "a//b",
+            "a/./b",
+            "a\\..\\b",
+        ] {
             assert!(s.path(bad).is_err(), "{bad}");
         }
     }
