@@ -9,10 +9,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrobase_tests::Server;
+use ferrobase_tests::{Server, Sse};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferrobase");
@@ -22,87 +20,6 @@ fn env_usize(key: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A raw HTTP/1.1 SSE connection: decodes chunked framing and yields SSE messages.
-struct Sse {
-    stream: TcpStream,
-    raw: Vec<u8>,
-    body: Vec<u8>,
-    headers_done: bool,
-}
-
-impl Sse {
-    async fn open(addr: &str) -> Sse {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        stream
-            .write_all(format!("GET /api/realtime HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n").as_bytes())
-            .await
-            .expect("write");
-        Sse {
-            stream,
-            raw: Vec::new(),
-            body: Vec::new(),
-            headers_done: false,
-        }
-    }
-
-    /// Moves complete chunks from `raw` into `body`.
-    fn decode(&mut self) {
-        if !self.headers_done {
-            if let Some(p) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                self.raw.drain(..p + 4);
-                self.headers_done = true;
-            } else {
-                return;
-            }
-        }
-        loop {
-            let Some(eol) = self.raw.windows(2).position(|w| w == b"\r\n") else {
-                return;
-            };
-            let Ok(size) = usize::from_str_radix(
-                std::str::from_utf8(&self.raw[..eol]).unwrap_or("").trim(),
-                16,
-            ) else {
-                return;
-            };
-            if self.raw.len() < eol + 2 + size + 2 {
-                return;
-            }
-            self.body
-                .extend_from_slice(&self.raw[eol + 2..eol + 2 + size]);
-            self.raw.drain(..eol + 2 + size + 2);
-        }
-    }
-
-    /// The next SSE message as (event, data); None when the connection closed.
-    async fn next(&mut self) -> Option<(String, String)> {
-        loop {
-            if let Some(p) = self.body.windows(2).position(|w| w == b"\n\n") {
-                let msg: Vec<u8> = self.body.drain(..p + 2).collect();
-                let text = String::from_utf8_lossy(&msg).to_string();
-                let mut event = String::new();
-                let mut data = String::new();
-                for line in text.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        event = v.to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data = v.to_string();
-                    }
-                }
-                return Some((event, data));
-            }
-            let mut buf = [0u8; 16384];
-            match self.stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => {
-                    self.raw.extend_from_slice(&buf[..n]);
-                    self.decode();
-                }
-            }
-        }
-    }
 }
 
 async fn subscribe(s: &Server, client_id: &str, topic: &str) {

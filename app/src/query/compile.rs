@@ -195,6 +195,13 @@ fn datetime_macro(m: Macro) -> Frag {
 }
 
 /// A JSON value as a scalar side (arrays become sets over `json_each`).
+/// A unique alias for a `json_each` in one statement.
+fn json_each_alias() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("_je{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
 fn json_side(v: Option<&Value>) -> Side {
     match v {
         None | Some(Value::Null) => Side::Scalar(Frag::raw("NULL"), Kind::Empty),
@@ -208,11 +215,17 @@ fn json_side(v: Option<&Value>) -> Side {
             }),
             Kind::NonEmpty,
         ),
-        Some(v @ Value::Array(_)) => Side::Set(Set {
-            from: Frag::join(&[&Frag::value(v.to_string().into())], &["json_each(", ")"]),
-            cond: Frag::raw("1"),
-            value: Frag::raw("value"),
-        }),
+        Some(v @ Value::Array(_)) => {
+            let a = json_each_alias();
+            Side::Set(Set {
+                from: Frag::join(
+                    &[&Frag::value(v.to_string().into())],
+                    &["json_each(", &format!(") {}", q(&a))],
+                ),
+                cond: Frag::raw("1"),
+                value: Frag::raw(format!("{}.value", q(&a))),
+            })
+        }
         Some(v @ Value::Object(_)) => {
             Side::Scalar(Frag::value(v.to_string().into()), Kind::NonEmpty)
         }
@@ -286,11 +299,14 @@ impl<'a> Compiler<'a> {
                         Frag::join(&[&column], &["json_array_length(", ")"]),
                         Kind::Unknown,
                     ),
-                    Some(Modifier::Each) if is_multi_json(&f.kind) => Side::Set(Set {
-                        from: Frag::join(&[&column], &["json_each(", ")"]),
-                        cond: Frag::raw("1"),
-                        value: Frag::raw("value"),
-                    }),
+                    Some(Modifier::Each) if is_multi_json(&f.kind) => {
+                        let a = json_each_alias();
+                        Side::Set(Set {
+                            from: Frag::join(&[&column], &["json_each(", &format!(") {}", q(&a))]),
+                            cond: Frag::raw("1"),
+                            value: Frag::raw(format!("{}.value", q(&a))),
+                        })
+                    }
                     Some(Modifier::Each | Modifier::Length) => {
                         return Err(CompileError::Invalid(format!(
                             ":each and :length need a multiple-value field, {first:?} is not"
