@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod files;
+pub mod mail;
 pub mod plugin;
 pub mod query;
 pub mod realtime;

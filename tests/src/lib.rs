@@ -278,3 +278,140 @@ impl Sse {
         }
     }
 }
+
+/// A mail received by [`SmtpSink`].
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    pub to: Vec<String>,
+    /// The message, with quoted-printable soft breaks and escapes decoded.
+    pub text: String,
+}
+
+/// A minimal SMTP server on loopback that accepts every message (no TLS, no auth), for
+/// tests of the mail flows.
+pub struct SmtpSink {
+    pub port: u16,
+    mails: std::sync::Arc<tokio::sync::Mutex<Vec<ReceivedMail>>>,
+}
+
+fn decode_qp(s: &str) -> String {
+    let s = s.replace("=\r\n", "").replace("=\n", "");
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(
+                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                16,
+            )
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind smtp");
+        let port = listener.local_addr().expect("addr").port();
+        let mails = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let store = mails.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut lines = tokio::io::BufReader::new(r);
+                    let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+                    let mut to = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        match tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut line).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        let upper = line.to_ascii_uppercase();
+                        if upper.starts_with("EHLO") {
+                            let _ = w.write_all(b"250-sink\r\n250 8BITMIME\r\n").await;
+                        } else if upper.starts_with("RCPT TO:") {
+                            to.push(line[8..].trim().trim_matches(['<', '>']).to_string());
+                            let _ = w.write_all(b"250 OK\r\n").await;
+                        } else if upper.starts_with("DATA") {
+                            let _ = w.write_all(b"354 go ahead\r\n").await;
+                            let mut data = String::new();
+                            loop {
+                                let mut l = String::new();
+                                match tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut l)
+                                    .await
+                                {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(_) => {}
+                                }
+                                if l == ".\r\n" || l == ".\n" {
+                                    break;
+                                }
+                                data.push_str(&l);
+                            }
+                            store.lock().await.push(ReceivedMail {
+                                to: std::mem::take(&mut to),
+                                text: decode_qp(&data),
+                            });
+                            let _ = w.write_all(b"250 queued\r\n").await;
+                        } else if upper.starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        } else {
+                            let _ = w.write_all(b"250 OK\r\n").await;
+                        }
+                    }
+                });
+            }
+        });
+        SmtpSink { port, mails }
+    }
+
+    /// Waits (up to 10 s) for a mail to `to` and removes it from the sink.
+    pub async fn wait_for(&self, to: &str) -> ReceivedMail {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            {
+                let mut m = self.mails.lock().await;
+                if let Some(pos) = m
+                    .iter()
+                    .position(|x| x.to.iter().any(|t| t.eq_ignore_ascii_case(to)))
+                {
+                    return m.remove(pos);
+                }
+            }
+            assert!(Instant::now() < deadline, "no mail to {to} within 10s");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn count(&self) -> usize {
+        self.mails.lock().await.len()
+    }
+}
+
+/// The token in a mail link `…/auth/<page>/<token>`.
+pub fn link_token(mail: &ReceivedMail, page: &str) -> String {
+    let marker = format!("/auth/{page}/");
+    let start = mail
+        .text
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {page} link in: {}", mail.text))
+        + marker.len();
+    mail.text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-' || *c == '_')
+        .collect()
+}

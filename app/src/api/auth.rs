@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, MaybeAuth};
 use crate::App;
-use crate::auth::{password, token};
+use crate::auth::{flows, password, token};
 use crate::records::{self, Record};
 use crate::schema::Collection;
 use crate::validation::{ValidationErrors, msg};
+use axum::response::IntoResponse;
 
 type QueryPairs = Query<Vec<(String, String)>>;
 
@@ -32,14 +33,40 @@ fn auth_collection(app: &App, id_or_name: &str) -> ApiResult<Arc<Collection>> {
 }
 
 /// Checks the collection's `authRule` for a record that proved its identity.
-fn check_auth_rule(c: &Collection) -> ApiResult<()> {
+async fn check_auth_rule(app: &App, c: &Arc<Collection>, r: &Record) -> ApiResult<()> {
     let rule = c.auth.as_ref().and_then(|a| a.auth_rule.clone());
-    match rule.as_deref() {
-        Some("") => Ok(()),
-        // Locked, or an expression this build cannot evaluate yet: fail closed.
-        _ => Err(ApiError::forbidden(
+    if flows::rule_matches(app, c, r, &rule).await? {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
             "The request doesn't satisfy the collection requirements to authenticate.",
-        )),
+        ))
+    }
+}
+
+/// Finishes a successful sign-in: the auth rule, then MFA (401 `{"mfaId"}` when another
+/// method is needed), then the token.
+async fn finish_sign_in(
+    app: &App,
+    c: &Arc<Collection>,
+    record: &Record,
+    method: &str,
+    body: &serde_json::Map<String, Value>,
+    q: &[(String, String)],
+) -> ApiResult<axum::response::Response> {
+    check_auth_rule(app, c, record).await?;
+    let mfa_id = body
+        .get("mfaId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| q.iter().find(|(k, _)| k == "mfaId").map(|(_, v)| v.clone()));
+    match flows::mfa(app, c, record, method, mfa_id.as_deref()).await? {
+        flows::MfaStep::Required(id) => Ok((
+            axum::http::StatusCode::UNAUTHORIZED,
+            Json(json!({"mfaId": id})),
+        )
+            .into_response()),
+        flows::MfaStep::Done => Ok(Json(auth_response(c, record, true, q)?).into_response()),
     }
 }
 
@@ -73,7 +100,7 @@ async fn auth_with_password(
     Path(coll): Path<String>,
     Query(q): QueryPairs,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
     let c = auth_collection(&app, &coll)?;
     let opts = c.auth.as_ref().ok_or_else(ApiError::internal)?;
     if !opts.password_auth.enabled {
@@ -140,8 +167,7 @@ async fn auth_with_password(
         (Some(r), true) => r,
         _ => return Err(ApiError::bad_request("Failed to authenticate.")),
     };
-    check_auth_rule(&c)?;
-    Ok(Json(auth_response(&c, &record, true, &q)?))
+    finish_sign_in(&app, &c, &record, "password", &body, &q).await
 }
 
 async fn auth_refresh(
@@ -163,7 +189,7 @@ async fn auth_refresh(
             c.name
         )));
     }
-    check_auth_rule(&c)?;
+    check_auth_rule(&app, &c, &me.record).await?;
     if !me.refreshable {
         // Non-refreshable (impersonation) tokens come back unchanged.
         let current = headers
@@ -263,8 +289,158 @@ async fn impersonate(
     })))
 }
 
+fn body_str<'a>(body: &'a serde_json::Map<String, Value>, key: &str) -> &'a str {
+    body.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn required_token(body: &serde_json::Map<String, Value>) -> ApiResult<String> {
+    let t = body_str(body, "token");
+    if t.is_empty() {
+        let mut e = ValidationErrors::new();
+        e.add(&["token"], "validation_required", msg::REQUIRED);
+        return Err(ApiError::validation(
+            "An error occurred while validating the submitted data.",
+            e,
+        ));
+    }
+    Ok(t.to_string())
+}
+
+async fn request_verification(
+    State(app): State<App>,
+    Path(coll): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<axum::http::StatusCode> {
+    let c = auth_collection(&app, &coll)?;
+    flows::request_verification(&app, &c, &body).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+async fn confirm_verification(
+    State(app): State<App>,
+    Path(coll): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<axum::http::StatusCode> {
+    auth_collection(&app, &coll)?;
+    flows::confirm_verification(&app, &required_token(&body)?).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+async fn request_password_reset(
+    State(app): State<App>,
+    Path(coll): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<axum::http::StatusCode> {
+    let c = auth_collection(&app, &coll)?;
+    flows::request_password_reset(&app, &c, &body).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+async fn confirm_password_reset(
+    State(app): State<App>,
+    Path(coll): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<axum::http::StatusCode> {
+    auth_collection(&app, &coll)?;
+    let t = required_token(&body)?;
+    flows::confirm_password_reset(
+        &app,
+        &t,
+        body_str(&body, "password"),
+        body_str(&body, "passwordConfirm"),
+    )
+    .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+async fn request_email_change(
+    State(app): State<App>,
+    Path(coll): Path<String>,
+    auth: MaybeAuth,
+    JsonBody(body): JsonBody,
+) -> ApiResult<axum::http::StatusCode> {
+    let c = auth_collection(&app, &coll)?;
+    let Some(me) = auth.0 else {
+        return Err(ApiError::unauthorized(
+            "The request requires valid record authorization token.",
+        ));
+    };
+    if me.collection.id != c.id {
+        return Err(ApiError::forbidden(format!(
+            "The request requires auth record from {} collection.",
+            c.name
+        )));
+    }
+    flows::request_email_change(&app, &me, &body).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+async fn confirm_email_change(
+    State(app): State<App>,
+    Path(coll): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<axum::http::StatusCode> {
+    auth_collection(&app, &coll)?;
+    let t = required_token(&body)?;
+    flows::confirm_email_change(&app, &t, body_str(&body, "password")).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+async fn request_otp(
+    State(app): State<App>,
+    Path(coll): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let c = auth_collection(&app, &coll)?;
+    let id = flows::request_otp(&app, &c, &body).await?;
+    Ok(Json(json!({"otpId": id})))
+}
+
+async fn auth_with_otp(
+    State(app): State<App>,
+    Path(coll): Path<String>,
+    Query(q): QueryPairs,
+    JsonBody(body): JsonBody,
+) -> ApiResult<axum::response::Response> {
+    let c = auth_collection(&app, &coll)?;
+    let record = flows::auth_with_otp(&app, &c, &body).await?;
+    finish_sign_in(&app, &c, &record, "otp", &body, &q).await
+}
+
 pub fn routes() -> Router<App> {
     Router::new()
+        .route(
+            "/api/collections/{collection}/request-verification",
+            post(request_verification),
+        )
+        .route(
+            "/api/collections/{collection}/confirm-verification",
+            post(confirm_verification),
+        )
+        .route(
+            "/api/collections/{collection}/request-password-reset",
+            post(request_password_reset),
+        )
+        .route(
+            "/api/collections/{collection}/confirm-password-reset",
+            post(confirm_password_reset),
+        )
+        .route(
+            "/api/collections/{collection}/request-email-change",
+            post(request_email_change),
+        )
+        .route(
+            "/api/collections/{collection}/confirm-email-change",
+            post(confirm_email_change),
+        )
+        .route(
+            "/api/collections/{collection}/request-otp",
+            post(request_otp),
+        )
+        .route(
+            "/api/collections/{collection}/auth-with-otp",
+            post(auth_with_otp),
+        )
         .route(
             "/api/collections/{collection}/auth-methods",
             axum::routing::get(auth_methods),

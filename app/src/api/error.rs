@@ -116,6 +116,24 @@ impl From<RecordError> for ApiError {
     }
 }
 
+impl From<crate::auth::flows::FlowError> for ApiError {
+    fn from(e: crate::auth::flows::FlowError) -> Self {
+        use crate::auth::flows::FlowError;
+        match e {
+            FlowError::Validation(message, errs) => ApiError::validation(message, errs),
+            FlowError::BadRequest(m) => ApiError::bad_request(m),
+            FlowError::Forbidden(m) => ApiError::forbidden(m),
+            FlowError::TooManyRequests(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
+            FlowError::Mail(e) => {
+                tracing::warn!(error = %e, "mail failed");
+                ApiError::bad_request("Failed to send the email.")
+            }
+            FlowError::Db(e) => e.into(),
+            FlowError::Auth(e) => e.into(),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {

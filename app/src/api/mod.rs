@@ -10,6 +10,7 @@ pub mod fields;
 pub mod files;
 pub mod health;
 pub mod list;
+pub mod pages;
 pub mod realtime;
 pub mod records;
 pub mod settings;
@@ -91,6 +92,7 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
         .merge(batch::routes())
         .merge(realtime::routes())
         .merge(files::routes())
+        .merge(pages::routes())
         .with_state(app);
     for e in extra {
         r = r.merge(e);

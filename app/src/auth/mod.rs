@@ -1,5 +1,6 @@
 //! Authentication: password hashing, tokens, and resolving a request's token to its record.
 
+pub mod flows;
 pub mod password;
 pub mod token;
 
