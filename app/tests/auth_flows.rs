@@ -350,3 +350,102 @@ async fn otp_sign_in_and_mfa() {
     assert_eq!(st, 200, "{auth}");
     assert!(auth["token"].is_string());
 }
+
+#[tokio::test]
+async fn managers_and_tokens_of_deleted_records() {
+    let (s, _sink, su) = setup().await;
+    let (st, body) = s
+        .call("POST", "/api/collections", Some(&su), Some(json!({"name":"staff","type":"auth","createRule":"","viewRule":"","updateRule":"","listRule":"",
+            "manageRule":"@request.auth.role = 'admin'","fields":[{"name":"role","type":"text"}]})))
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let mk = |email: &'static str, role: &'static str| {
+        let (s, su) = (&s, su.clone());
+        async move {
+            let (st, b) = s
+                .call("POST", "/api/collections/staff/records", Some(&su), Some(json!({"email": email, "password": PW, "passwordConfirm": PW, "role": role})))
+                .await;
+            assert_eq!(st, 200, "{b}");
+            b["id"].as_str().unwrap().to_string()
+        }
+    };
+    let _admin = mk("boss@example.com", "admin").await;
+    let worker = mk("worker@example.com", "").await;
+    let tok = |email: &'static str| {
+        let s = &s;
+        async move {
+            let (_, a) = s
+                .call(
+                    "POST",
+                    "/api/collections/staff/auth-with-password",
+                    None,
+                    Some(json!({"identity": email, "password": PW})),
+                )
+                .await;
+            a["token"].as_str().unwrap().to_string()
+        }
+    };
+    let (boss, worker_t) = (
+        tok("boss@example.com").await,
+        tok("worker@example.com").await,
+    );
+    let path = format!("/api/collections/staff/records/{worker}");
+    // A non-manager cannot verify themselves; a manager can verify others and reset passwords.
+    let (st, _) = s
+        .call(
+            "PATCH",
+            &path,
+            Some(&worker_t),
+            Some(json!({"verified": true})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    let (st, b) = s
+        .call("PATCH", &path, Some(&boss), Some(json!({"verified": true, "password": "Reset-Passw0rd", "passwordConfirm": "Reset-Passw0rd"})))
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["verified"], true);
+    // The password change rotated the worker's token key: the old token is a guest now.
+    let (st, _) = s
+        .call(
+            "POST",
+            "/api/collections/staff/auth-refresh",
+            Some(&worker_t),
+            None,
+        )
+        .await;
+    assert_eq!(st, 401);
+    // A token of a deleted record is a guest.
+    let new_t = {
+        let (_, a) = s
+            .call(
+                "POST",
+                "/api/collections/staff/auth-with-password",
+                None,
+                Some(json!({"identity": "worker@example.com", "password": "Reset-Passw0rd"})),
+            )
+            .await;
+        a["token"].as_str().unwrap().to_string()
+    };
+    let (st, _) = s.call("DELETE", &path, Some(&su), None).await;
+    assert_eq!(st, 204);
+    let (st, _) = s
+        .call(
+            "POST",
+            "/api/collections/staff/auth-refresh",
+            Some(&new_t),
+            None,
+        )
+        .await;
+    assert_eq!(st, 401);
+    // A token of another collection is refused with 403.
+    let (st, _) = s
+        .call(
+            "POST",
+            "/api/collections/users/auth-refresh",
+            Some(&boss),
+            None,
+        )
+        .await;
+    assert_eq!(st, 403);
+}

@@ -194,7 +194,25 @@ pub(crate) async fn auth_values(
     } else {
         "Failed to create record."
     };
-    let (c2, body2, su) = (c.clone(), body.clone(), caller.is_superuser());
+    // Managers (the collection's manageRule) may change other records' email, password and
+    // verified state without the old password, like superusers.
+    let mut su = caller.is_superuser();
+    if !su
+        && let (Some(id), Some(rule)) = (update_id, c.auth.as_ref().map(|a| a.manage_rule.clone()))
+        && rule.is_some()
+    {
+        let registry = app.collections().snapshot();
+        let (c2, caller2, id2) = (c.clone(), caller.clone(), id.to_string());
+        su = app
+            .db()
+            .read(move |conn| {
+                Ok::<_, ApiError>(
+                    ops::view_with_rule(conn, &registry, &c2, &rule, &caller2, &id2).is_ok(),
+                )
+            })
+            .await?;
+    }
+    let (c2, body2) = (c.clone(), body.clone());
     tokio::task::spawn_blocking(move || {
         records::prepare_auth_fields(&c2, &body2, existing.as_ref(), su)
     })

@@ -274,6 +274,23 @@ pub fn view(
         .ok_or(RecordError::NotFound)
 }
 
+/// Reads one record if `rule` (any rule of the collection, e.g. its manageRule) lets the
+/// caller see it.
+pub fn view_with_rule(
+    conn: &Connection,
+    registry: &Registry,
+    c: &Collection,
+    rule: &Option<String>,
+    caller: &Caller,
+    id: &str,
+) -> Result<Record, RecordError> {
+    let access = rule_access(registry, c, rule, caller, &Map::new())?;
+    super::find_where(conn, c, &id_and(&access, id), 1)?
+        .into_iter()
+        .next()
+        .ok_or(RecordError::NotFound)
+}
+
 fn writable(c: &Collection) -> Result<(), RecordError> {
     if c.kind == CollectionType::View {
         return Err(RecordError::BadRequest(
