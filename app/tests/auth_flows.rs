@@ -449,3 +449,41 @@ async fn managers_and_tokens_of_deleted_records() {
         .await;
     assert_eq!(st, 403);
 }
+
+#[tokio::test]
+async fn login_from_a_new_device_sends_an_alert() {
+    let (s, sink, _) = setup().await;
+    sign_up(&s, "alert@example.com").await;
+    let sign_in = |ua: &'static str| {
+        let s = &s;
+        async move {
+            s.http
+                .post(format!(
+                    "{}/api/collections/users/auth-with-password",
+                    s.url
+                ))
+                .header("User-Agent", ua)
+                .json(&json!({"identity": "alert@example.com", "password": PW}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(sign_in("Laptop/1.0").await, 200);
+    assert_eq!(sign_in("Laptop/1.0").await, 200);
+    assert_eq!(
+        sink.count().await,
+        0,
+        "the first and known origins send nothing"
+    );
+    assert_eq!(sign_in("Phone/2.0").await, 200);
+    let mail = sink.wait_for("alert@example.com").await;
+    assert!(
+        mail.text.contains("Login from a new location"),
+        "{}",
+        mail.text
+    );
+    assert!(mail.text.contains("Phone/2.0"), "{}", mail.text);
+}

@@ -53,6 +53,7 @@ async fn finish_sign_in(
     method: &str,
     body: &serde_json::Map<String, Value>,
     q: &[(String, String)],
+    origin: (String, String),
 ) -> ApiResult<axum::response::Response> {
     check_auth_rule(app, c, record).await?;
     let mfa_id = body
@@ -66,7 +67,12 @@ async fn finish_sign_in(
             Json(json!({"mfaId": id})),
         )
             .into_response()),
-        flows::MfaStep::Done => Ok(Json(auth_response(c, record, true, q)?).into_response()),
+        flows::MfaStep::Done => {
+            if let Err(e) = flows::note_origin(app, c, record, &origin.0, &origin.1).await {
+                tracing::warn!(error = %e, "could not record the sign-in origin");
+            }
+            Ok(Json(auth_response(c, record, true, q)?).into_response())
+        }
     }
 }
 
@@ -99,6 +105,8 @@ async fn auth_with_password(
     State(app): State<App>,
     Path(coll): Path<String>,
     Query(q): QueryPairs,
+    connect: super::extract::ClientAddr,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> ApiResult<axum::response::Response> {
     let c = auth_collection(&app, &coll)?;
@@ -167,7 +175,16 @@ async fn auth_with_password(
         (Some(r), true) => r,
         _ => return Err(ApiError::bad_request("Failed to authenticate.")),
     };
-    finish_sign_in(&app, &c, &record, "password", &body, &q).await
+    finish_sign_in(
+        &app,
+        &c,
+        &record,
+        "password",
+        &body,
+        &q,
+        origin(&connect, &headers),
+    )
+    .await
 }
 
 async fn auth_refresh(
@@ -289,6 +306,17 @@ async fn impersonate(
     })))
 }
 
+/// The client's address and user agent, for login origins.
+fn origin(connect: &super::extract::ClientAddr, headers: &HeaderMap) -> (String, String) {
+    let ip = connect.0.map(|a| a.ip().to_string()).unwrap_or_default();
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (ip, ua)
+}
+
 fn body_str<'a>(body: &'a serde_json::Map<String, Value>, key: &str) -> &'a str {
     body.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -400,11 +428,22 @@ async fn auth_with_otp(
     State(app): State<App>,
     Path(coll): Path<String>,
     Query(q): QueryPairs,
+    connect: super::extract::ClientAddr,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> ApiResult<axum::response::Response> {
     let c = auth_collection(&app, &coll)?;
     let record = flows::auth_with_otp(&app, &c, &body).await?;
-    finish_sign_in(&app, &c, &record, "otp", &body, &q).await
+    finish_sign_in(
+        &app,
+        &c,
+        &record,
+        "otp",
+        &body,
+        &q,
+        origin(&connect, &headers),
+    )
+    .await
 }
 
 pub fn routes() -> Router<App> {

@@ -728,3 +728,80 @@ pub async fn mfa(
         }
     }
 }
+
+// ---- login alerts ------------------------------------------------------------------------
+
+/// Origins kept per record.
+const MAX_ORIGINS: usize = 5;
+
+/// Records where a record signs in from (`_authOrigins`); a sign-in from a new origin, when
+/// the record has signed in before, mails an alert if the collection's `authAlert` is on.
+pub async fn note_origin(
+    app: &App,
+    c: &Arc<Collection>,
+    r: &Record,
+    ip: &str,
+    user_agent: &str,
+) -> Result<(), FlowError> {
+    use sha2::Digest;
+    let Some(a) = c.auth.as_ref() else {
+        return Ok(());
+    };
+    let origins = system_collection(app, "_authOrigins")?;
+    let fingerprint = format!(
+        "{:x}",
+        sha2::Sha256::digest(format!("{ip}\u{1}{user_agent}").as_bytes())
+    );
+    let (o2, cref, rref, fp) = (
+        origins.clone(),
+        c.id.clone(),
+        r.id().to_string(),
+        fingerprint.clone(),
+    );
+    let (is_new, had_any) = app
+        .db()
+        .write(move |conn| {
+            let cond = crate::query::compile::Frag {
+                sql: "\"m\".\"collectionRef\" = ? AND \"m\".\"recordRef\" = ?".into(),
+                values: vec![cref.clone().into(), rref.clone().into()],
+            };
+            let mut existing = records::find_where(conn, &o2, &cond, 1000)?;
+            if existing
+                .iter()
+                .any(|o| o.get_str("fingerprint") == Some(fp.as_str()))
+            {
+                return Ok::<_, crate::db::DbError>((false, true));
+            }
+            let had_any = !existing.is_empty();
+            existing.sort_by(|x, y| x.get_str("created").cmp(&y.get_str("created")));
+            while existing.len() >= MAX_ORIGINS {
+                let oldest = existing.remove(0);
+                records::delete(conn, &o2, oldest.id())?;
+            }
+            let now = ids::now();
+            let mut v = Map::new();
+            v.insert("id".into(), json!(ids::record_id()));
+            v.insert("collectionRef".into(), json!(cref));
+            v.insert("recordRef".into(), json!(rref));
+            v.insert("fingerprint".into(), json!(fp));
+            v.insert("created".into(), json!(now));
+            v.insert("updated".into(), json!(now));
+            records::insert(conn, &o2, &v)?;
+            Ok((true, had_any))
+        })
+        .await?;
+    if is_new && had_any && a.auth_alert.enabled {
+        let to = r.get_str("email").unwrap_or("").to_string();
+        if !to.is_empty() {
+            let (app2, template) = (app.clone(), a.auth_alert.email_template.clone());
+            let info = format!("{ip} {user_agent}");
+            tokio::spawn(async move {
+                if let Err(e) = send_template(&app2, &template, &to, &[("ALERT_INFO", &info)]).await
+                {
+                    tracing::warn!(error = %e, "could not send a login alert");
+                }
+            });
+        }
+    }
+    Ok(())
+}

@@ -47,9 +47,28 @@ fn plain(html: &str) -> String {
         .join("\n")
 }
 
+/// SMTP settings from the environment (`FERROBASE_SMTP_HOST`, `_PORT`, `_USERNAME`,
+/// `_PASSWORD`, `_TLS`), which take precedence over the stored settings when the host is set:
+/// secrets can stay out of the database.
+fn smtp_from_env() -> Option<Value> {
+    let host = std::env::var("FERROBASE_SMTP_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())?;
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    Some(serde_json::json!({
+        "enabled": true,
+        "host": host,
+        "port": var("FERROBASE_SMTP_PORT").parse::<u64>().unwrap_or(587),
+        "username": var("FERROBASE_SMTP_USERNAME"),
+        "password": var("FERROBASE_SMTP_PASSWORD"),
+        "tls": matches!(var("FERROBASE_SMTP_TLS").as_str(), "1" | "true"),
+    }))
+}
+
 /// Sends `mail` with the current settings. `dev`: when SMTP is disabled, log it instead.
 pub async fn send(settings: &Value, dev: bool, mail: &Mail) -> Result<(), MailError> {
-    let smtp = &settings["smtp"];
+    let env_smtp = smtp_from_env();
+    let smtp = env_smtp.as_ref().unwrap_or(&settings["smtp"]);
     let meta = &settings["meta"];
     if !smtp["enabled"].as_bool().unwrap_or(false) {
         if dev {
