@@ -248,22 +248,6 @@ impl FromRequest<App> for RecordBody {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn multipart_inference_matches_pocketbase() {
-        assert_eq!(infer("true".into()), Value::Bool(true));
-        assert_eq!(infer("false".into()), Value::Bool(false));
-        assert_eq!(infer("12".into()), serde_json::json!(12.0));
-        assert_eq!(infer("-2.5".into()), serde_json::json!(-2.5));
-        for s in ["01", "1e3", " 1", "+1", "abc", "", "True"] {
-            assert_eq!(infer(s.into()), Value::String(s.into()), "{s}");
-        }
-    }
-}
-
 /// The peer address of the connection, when the server records it.
 pub struct ClientAddr(pub Option<std::net::SocketAddr>);
 
@@ -277,5 +261,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_inference_matches_pocketbase() {
+        assert_eq!(infer("true".into()), Value::Bool(true));
+        assert_eq!(infer("false".into()), Value::Bool(false));
+        assert_eq!(infer("12".into()), serde_json::json!(12.0));
+        assert_eq!(infer("-2.5".into()), serde_json::json!(-2.5));
+        for s in ["01", "1e3", " 1", "+1", "abc", "", "True"] {
+            assert_eq!(infer(s.into()), Value::String(s.into()), "{s}");
+        }
     }
 }
