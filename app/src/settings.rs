@@ -143,12 +143,16 @@ fn read(conn: &rusqlite::Connection) -> Result<Option<Value>, DbError> {
         .from(Alias::new("_params"))
         .and_where(Expr::col(Alias::new("id")).eq(ID))
         .to_owned();
-    let rows = db::query_rows(conn, &q, |r| r.get::<_, Option<String>>(0))?;
-    Ok(rows
-        .into_iter()
-        .next()
-        .flatten()
-        .and_then(|s| serde_json::from_str(&s).ok()))
+    // PocketBase stores the value as a BLOB; Ferrobase as TEXT: read either.
+    let rows = db::query_rows(conn, &q, |r| {
+        Ok(match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                serde_json::from_slice::<Value>(t).ok()
+            }
+            _ => None,
+        })
+    })?;
+    Ok(rows.into_iter().next().flatten())
 }
 
 impl SettingsStore {

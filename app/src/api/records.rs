@@ -253,8 +253,7 @@ async fn list(
             ops::list(conn, &registry, &c2, &caller2, &lq)
         })
         .await?;
-    let items = items.iter().map(|r| client_json(&c, r, &caller)).collect();
-    let items = super::fields::pick_all(items, fields_param(&q));
+    let items = render(&app, &c, items, &caller, &q).await?;
     Ok(Json(paging.envelope(items, total)))
 }
 

@@ -132,11 +132,13 @@ pub fn decode(field: &Field, v: ValueRef<'_>) -> Value {
             other => value_ref_to_json(other),
         },
         FieldKind::GeoPoint => match v {
-            ValueRef::Text(t) => serde_json::from_slice(t).unwrap_or(json!({"lon":0,"lat":0})),
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                serde_json::from_slice(t).unwrap_or(json!({"lon":0,"lat":0}))
+            }
             _ => json!({"lon":0,"lat":0}),
         },
         k if k.is_multiple() => match v {
-            ValueRef::Text(t) => match serde_json::from_slice::<Value>(t) {
+            ValueRef::Text(t) | ValueRef::Blob(t) => match serde_json::from_slice::<Value>(t) {
                 Ok(Value::Array(a)) => Value::Array(a),
                 Ok(Value::String(s)) if !s.is_empty() => json!([s]),
                 _ if !t.is_empty() && serde_json::from_slice::<Value>(t).is_err() => {

@@ -80,9 +80,15 @@ fn col(name: &str) -> Alias {
 
 /// Parses one `_collections` row.
 fn collection_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Collection, String>> {
+    // Text or blob (PocketBase writes some JSON columns as blobs).
     let text = |i: usize| -> rusqlite::Result<String> {
-        row.get::<_, Option<String>>(i)
-            .map(Option::unwrap_or_default)
+        Ok(match row.get_ref(i)? {
+            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                String::from_utf8_lossy(t).into_owned()
+            }
+            rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+            _ => String::new(),
+        })
     };
     let fields: Value = serde_json::from_str(&text(4)?).unwrap_or(Value::Array(vec![]));
     let indexes: Value = serde_json::from_str(&text(5)?).unwrap_or(Value::Array(vec![]));

@@ -139,6 +139,8 @@ test('expand applies view rules; fields picks and excerpts', async () => {
   assert.equal(p1.expand[`${names.comments}_via_post`].length, 2);
   const p3 = await col.getOne(names.p3, { expand: 'author' });
   assert.deepEqual(p3.expand ?? {}, {});
+  const listed = await col.getList(1, 10, { expand: 'author', sort: 'title', filter: "title = 'hello world'" });
+  assert.equal(listed.items[0].expand.author.name, 'Ann');
   const asSu = await su.collection(names.posts).getOne(names.p1, { expand: 'fans' });
   assert.equal(asSu.expand.fans.length, 3);
 
