@@ -18,17 +18,36 @@ pub struct Config {
     pub body_limit: usize,
     /// Number of reader threads.
     pub readers: usize,
+    /// Where schema migration files live (default: `fb_migrations` beside the data dir).
+    pub migrations_dir: PathBuf,
+    /// Write a migration file for every schema change made through the API.
+    pub automigrate: bool,
+    /// Apply pending migration files when the app opens (off for `migrate` commands).
+    pub run_migrations: bool,
+}
+
+/// `fb_migrations` beside the data directory, as PocketBase keeps `pb_migrations` beside
+/// `pb_data`.
+pub fn default_migrations_dir(data_dir: &std::path::Path) -> PathBuf {
+    let parent = data_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    parent.join("fb_migrations")
 }
 
 impl Config {
     pub fn new(data_dir: PathBuf) -> Config {
         Config {
-            data_dir,
             http: SocketAddr::from(([127, 0, 0, 1], 8090)),
             dev: false,
             origins: vec![],
             body_limit: crate::api::DEFAULT_BODY_LIMIT,
             readers: 2,
+            migrations_dir: default_migrations_dir(&data_dir),
+            automigrate: true,
+            run_migrations: true,
+            data_dir,
         }
     }
 

@@ -51,6 +51,23 @@ pub enum StartError {
     Schema(#[from] schema::SchemaError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("migration failed, nothing was changed: {0}")]
+    Migration(#[from] schema::migrations::MigrationError),
+}
+
+/// PocketBase features Ferrobase does not run (JS hooks and JS migrations) are left untouched;
+/// say so, so nobody expects them to run.
+fn warn_pocketbase_leftovers(data_dir: &std::path::Path) {
+    let parent = data_dir.parent().unwrap_or(std::path::Path::new("."));
+    for (dir, what) in [("pb_hooks", "JS hooks"), ("pb_migrations", "JS migrations")] {
+        let path = parent.join(dir);
+        let has_files = std::fs::read_dir(&path)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if has_files {
+            tracing::warn!(path = %path.display(), "PocketBase {what} found; Ferrobase does not run them (left untouched, see docs/compatibility.md)");
+        }
+    }
 }
 
 impl App {
@@ -73,6 +90,14 @@ impl App {
         for c in schema::defaults::initial_collections() {
             collections.ensure(c).await?;
         }
+        warn_pocketbase_leftovers(&config.data_dir);
+        if config.run_migrations {
+            for m in schema::migrations::up(&db, &collections, &config.migrations_dir).await? {
+                tracing::info!(migration = %m, "applied migration");
+            }
+        }
+        let collections =
+            collections.with_automigrate(config.automigrate.then(|| config.migrations_dir.clone()));
         let settings = settings::SettingsStore::open(db.clone()).await?;
         let realtime = realtime::Broker::start(db.clone(), collections.clone());
         let storage: Arc<dyn files::Storage> =

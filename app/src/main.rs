@@ -22,8 +22,24 @@ struct Cli {
 #[derive(Args, Clone)]
 struct DirArg {
     /// The data directory (created on first start).
-    #[arg(long, env = "FERROBASE_DIR", default_value = "./fb_data")]
+    #[arg(
+        long,
+        env = "FERROBASE_DIR",
+        default_value = "./fb_data",
+        global = true
+    )]
     dir: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct MigrationsArg {
+    /// Where migration files live (default: fb_migrations beside the data directory).
+    #[arg(
+        long = "migrationsDir",
+        env = "FERROBASE_MIGRATIONS_DIR",
+        global = true
+    )]
+    migrations_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -41,12 +57,42 @@ enum Command {
         /// Allowed CORS origins, comma separated (default: any).
         #[arg(long, env = "FERROBASE_ORIGINS", value_delimiter = ',')]
         origins: Vec<String>,
+        #[command(flatten)]
+        migrations: MigrationsArg,
+        /// Write a migration file for every schema change made through the API.
+        #[arg(long, env = "FERROBASE_AUTOMIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+        automigrate: bool,
+    },
+    /// Schema migration files: apply, revert, create, snapshot, inspect.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        migrations: MigrationsArg,
     },
     /// Manage superuser accounts.
     Superuser {
         #[command(subcommand)]
         action: SuperuserAction,
     },
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration file.
+    Up,
+    /// Revert the last N applied migrations (default 1).
+    Down { n: Option<usize> },
+    /// Create an empty migration file to fill in.
+    Create { name: String },
+    /// Write the whole current schema into one migration (recorded as applied).
+    Collections,
+    /// Forget applied migrations whose files were deleted.
+    HistorySync,
+    /// List applied and pending migrations.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -119,12 +165,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             dir,
             dev,
             origins,
+            migrations,
+            automigrate,
         } => {
             init_tracing(dev);
             let mut config = Config::new(dir.dir);
             config.http = http;
             config.dev = dev;
             config.origins = origins;
+            config.automigrate = automigrate;
+            if let Some(m) = migrations.migrations_dir {
+                config.migrations_dir = m;
+            }
             let app = App::open(config).await.map_err(|e| e.to_string())?;
             let plugins: Vec<Box<dyn ferrobase::plugin::Plugin>> = vec![];
             let router = app.router(&plugins);
@@ -140,6 +192,73 @@ async fn run(cli: Cli) -> Result<(), String> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| e.to_string())
+        }
+        Command::Migrate {
+            action,
+            dir,
+            migrations,
+        } => {
+            init_tracing(false);
+            let mut config = Config::new(dir.dir);
+            config.run_migrations = false;
+            config.automigrate = false;
+            if let Some(m) = migrations.migrations_dir {
+                config.migrations_dir = m;
+            }
+            let mdir = config.migrations_dir.clone();
+            let app = App::open(config).await.map_err(|e| e.to_string())?;
+            let (db, store) = (app.db(), app.collections());
+            use ferrobase::schema::migrations as m;
+            match action {
+                MigrateAction::Up => {
+                    let ran = m::up(db, store, &mdir).await.map_err(|e| e.to_string())?;
+                    println!("Applied {} migration(s).", ran.len());
+                    for r in ran {
+                        println!("  {r}");
+                    }
+                }
+                MigrateAction::Down { n } => {
+                    let done = m::down(db, store, &mdir, n.unwrap_or(1))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("Reverted {} migration(s).", done.len());
+                    for r in done {
+                        println!("  {r}");
+                    }
+                }
+                MigrateAction::Create { name } => {
+                    let path = m::write_file(&mdir, &name, &[], &[]).map_err(|e| e.to_string())?;
+                    println!("Created {}", path.display());
+                }
+                MigrateAction::Collections => {
+                    let path = m::snapshot(db, store, &mdir)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("Wrote the current schema to {}", path.display());
+                }
+                MigrateAction::HistorySync => {
+                    let n = m::history_sync(db, &mdir)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("Removed {n} stale migration record(s).");
+                }
+                MigrateAction::Status => {
+                    let applied = m::applied(db).await.map_err(|e| e.to_string())?;
+                    let files = m::read_dir(&mdir).map_err(|e| e.to_string())?;
+                    for f in &files {
+                        let state = if applied.contains(&f.name) {
+                            "applied"
+                        } else {
+                            "pending"
+                        };
+                        println!("{state:8} {}", f.name);
+                    }
+                    if files.is_empty() {
+                        println!("No migration files in {}", mdir.display());
+                    }
+                }
+            }
+            Ok(())
         }
         Command::Superuser { action } => {
             init_tracing(false);

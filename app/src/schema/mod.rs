@@ -7,6 +7,7 @@ pub mod defaults;
 pub mod field;
 pub mod ids;
 pub mod index;
+pub mod migrations;
 pub mod pattern;
 pub mod store;
 

@@ -70,6 +70,8 @@ pub struct CollectionStore {
     db: Db,
     cache: Arc<RwLock<Arc<Registry>>>,
     version: Arc<AtomicU64>,
+    /// Where automigrate files go (None: automigrate off).
+    migrations_dir: Option<std::path::PathBuf>,
 }
 
 const COLLECTIONS: &str = "_collections";
@@ -471,6 +473,7 @@ impl CollectionStore {
             db,
             cache: Arc::new(RwLock::new(Arc::new(Registry::default()))),
             version: Arc::new(AtomicU64::new(1)),
+            migrations_dir: None,
         };
         store.install(Registry::new(1, list));
         Ok(store)
@@ -484,6 +487,12 @@ impl CollectionStore {
         if reg.version >= guard.version {
             *guard = Arc::new(reg);
         }
+    }
+
+    /// Turns automigrate on: schema changes made through this store write migration files.
+    pub fn with_automigrate(mut self, dir: Option<std::path::PathBuf>) -> CollectionStore {
+        self.migrations_dir = dir;
+        self
     }
 
     /// The current snapshot of all collections.
@@ -524,32 +533,23 @@ impl CollectionStore {
 
     /// Creates a collection from API JSON.
     pub async fn create(&self, input: Value) -> Result<Arc<Collection>, SchemaError> {
-        let (mut c, read_errs) = Collection::from_json(&input)?;
-        c.system = false;
-        c.normalize();
-        let now = ids::now();
-        c.created = now.clone();
-        c.updated = now;
-        let id = self
+        let file = self.automigrate_file(&format!(
+            "created_{}",
+            input
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("collection")
+        ));
+        let f2 = file.clone();
+        let c = self
             .change(move |conn, all| {
-                let mut errs = validate(conn, &c, None, all)?;
-                if !errs.has("name") && all.iter().any(|o| o.id == c.id) {
-                    errs.add(
-                        &["id"],
-                        "validation_invalid_id",
-                        "The model id is invalid or already exists.",
-                    );
-                }
-                merge_errors(&mut errs, read_errs);
-                errs.into_result()?;
-                for stmt in ddl::create_statements(&c).map_err(SchemaError::Internal)? {
-                    db::execute_ddl(conn, &stmt)?;
-                }
-                upsert_row(conn, &c)?;
-                Ok(c.id)
+                let c = create_in(conn, all, &input)?;
+                record_migration(conn, f2)?;
+                Ok(c)
             })
             .await?;
-        self.get(&id).ok_or(SchemaError::NotFound)
+        self.automigrate(file, vec![op("create", &c)], vec![op("delete", &c)]);
+        self.get(&c.id).ok_or(SchemaError::NotFound)
     }
 
     /// Applies a (partial) update given as API JSON to the collection `id_or_name`.
@@ -559,79 +559,115 @@ impl CollectionStore {
         patch: Value,
     ) -> Result<Arc<Collection>, SchemaError> {
         let key = id_or_name.to_string();
-        let id = self
+        let label = patch
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(&key)
+            .to_string();
+        let file = self.automigrate_file(&format!("updated_{label}"));
+        let f2 = file.clone();
+        let (old, new) = self
             .change(move |conn, all| {
-                let old = find(all, &key).ok_or(SchemaError::NotFound)?.clone();
-                let mut merged = old.to_json_with_secrets();
-                if let Value::Object(p) = &patch {
-                    let obj = merged
-                        .as_object_mut()
-                        .ok_or(SchemaError::Internal("bad json".into()))?;
-                    for (k, v) in p {
-                        match (obj.get_mut(k), v) {
-                            (Some(existing @ Value::Object(_)), Value::Object(_)) => {
-                                super::collection::merge_json(existing, v)
-                            }
-                            _ => {
-                                obj.insert(k.clone(), v.clone());
-                            }
-                        }
-                    }
-                } else {
-                    return Err(SchemaError::Malformed("the body must be an object".into()));
-                }
-                let (mut c, read_errs) = Collection::from_json(&merged)?;
-                c.id = old.id.clone();
-                c.system = old.system;
-                c.created = old.created.clone();
-                c.updated = ids::now();
-                // The name of the table in stored index SQL follows renames.
-                c.normalize();
-                let mut errs = validate(conn, &c, Some(&old), all)?;
-                merge_errors(&mut errs, read_errs);
-                errs.into_result()?;
-                for stmt in ddl::diff_statements(&old, &c).map_err(SchemaError::Internal)? {
-                    db::execute_ddl(conn, &stmt)?;
-                }
-                upsert_row(conn, &c)?;
-                Ok(c.id)
+                let out = update_in(conn, all, &key, &patch)?;
+                record_migration(conn, f2)?;
+                Ok(out)
             })
             .await?;
-        self.get(&id).ok_or(SchemaError::NotFound)
+        self.automigrate(file, vec![op("update", &new)], vec![op("update", &old)]);
+        self.get(&new.id).ok_or(SchemaError::NotFound)
     }
 
     /// Deletes a collection and its table. Refused for system collections and for collections
     /// other collections point to with relation fields.
     pub async fn delete(&self, id_or_name: &str) -> Result<(), SchemaError> {
         let key = id_or_name.to_string();
+        let file = self.automigrate_file(&format!("deleted_{key}"));
+        let f2 = file.clone();
+        let old = self
+            .change(move |conn, all| {
+                let c = delete_in(conn, all, &key)?;
+                record_migration(conn, f2)?;
+                Ok(c)
+            })
+            .await?;
+        self.automigrate(file, vec![op("delete", &old)], vec![op("create", &old)]);
+        Ok(())
+    }
+
+    /// Applies migration operations (`create`/`update`/`delete` of full collection JSON) in one
+    /// transaction, optionally recording (or removing) a `_migrations` row in the same
+    /// transaction. No automigrate file is written for these.
+    pub async fn apply_ops(
+        &self,
+        ops: Vec<Value>,
+        record: Option<(String, bool)>,
+    ) -> Result<(), SchemaError> {
         self.change(move |conn, all| {
-            let c = find(all, &key).ok_or(SchemaError::NotFound)?;
-            if c.system {
-                return Err(SchemaError::Refused(format!(
-                    "System collection {:?} cannot be deleted.",
-                    c.name
-                )));
+            let mut all = all.to_vec();
+            for (i, o) in ops.iter().enumerate() {
+                let action = o.get("action").and_then(Value::as_str).unwrap_or("");
+                let coll = o.get("collection").cloned().unwrap_or(Value::Null);
+                let key = coll
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .or_else(|| coll.get("name").and_then(Value::as_str))
+                    .unwrap_or("")
+                    .to_string();
+                let res = match action {
+                    "create" => create_in(conn, &all, &coll).map(|_| ()),
+                    "update" => update_in(conn, &all, &key, &coll).map(|_| ()),
+                    "delete" => delete_in(conn, &all, &key).map(|_| ()),
+                    other => Err(SchemaError::Malformed(format!(
+                        "unknown migration action {other:?}"
+                    ))),
+                };
+                res.map_err(|e| match e {
+                    SchemaError::Validation(v) => SchemaError::Malformed(format!(
+                        "operation {i} ({action} {key}): {}",
+                        v.into_value()
+                    )),
+                    other => other,
+                })?;
+                all = load_all(conn)?;
             }
-            if let Some(referrer) = all.iter().find(|o| {
-                o.id != c.id
-                    && o.fields.iter().any(|f| {
-                        matches!(&f.kind, FieldKind::Relation { collection_id, .. } if *collection_id == c.id)
-                    })
-            }) {
-                return Err(SchemaError::Refused(format!(
-                    "Failed to delete collection probably due to existing reference in {}.",
-                    referrer.name
-                )));
+            if let Some((file, applied)) = record {
+                if applied {
+                    let q = Query::insert()
+                        .into_table(col("_migrations"))
+                        .columns([col("file"), col("applied")])
+                        .values_panic([file.into(), chrono::Utc::now().timestamp_micros().into()])
+                        .to_owned();
+                    db::execute(conn, &q)?;
+                } else {
+                    let q = Query::delete()
+                        .from_table(col("_migrations"))
+                        .and_where(Expr::col(col("file")).eq(file))
+                        .to_owned();
+                    db::execute(conn, &q)?;
+                }
             }
-            db::execute_ddl(conn, &ddl::drop_statement(&c.name))?;
-            let q = Query::delete()
-                .from_table(col(COLLECTIONS))
-                .and_where(Expr::col(col("id")).eq(c.id.clone()))
-                .to_owned();
-            db::execute(conn, &q)?;
             Ok(())
         })
         .await
+    }
+
+    /// The file name of the automigrate file for a change (None when automigrate is off).
+    fn automigrate_file(&self, label: &str) -> Option<String> {
+        self.migrations_dir
+            .as_ref()
+            .map(|dir| super::migrations::new_file_name(dir, label))
+    }
+
+    /// Writes a migration file for a schema change made through the API (when automigrate is
+    /// on). The change is already committed; a failure here is logged.
+    fn automigrate(&self, file: Option<String>, up: Vec<Value>, down: Vec<Value>) {
+        let (Some(dir), Some(file)) = (self.migrations_dir.as_ref(), file) else {
+            return;
+        };
+        if let Err(e) = super::migrations::write_named(dir, &file, &up, &down) {
+            tracing::error!(error = %e, dir = %dir.display(), "could not write the automigrate file");
+        }
     }
 
     /// Deletes every record of a collection, keeping its schema.
@@ -799,6 +835,119 @@ impl CollectionStore {
         })
         .await
     }
+}
+
+/// Records an automigrate file as applied, in the transaction of the change it describes
+/// (the change is already in the database, so replaying the file must not run it again).
+fn record_migration(conn: &Connection, file: Option<String>) -> Result<(), SchemaError> {
+    if let Some(file) = file {
+        let q = Query::insert()
+            .into_table(col("_migrations"))
+            .columns([col("file"), col("applied")])
+            .values_panic([file.into(), chrono::Utc::now().timestamp_micros().into()])
+            .to_owned();
+        db::execute(conn, &q)?;
+    }
+    Ok(())
+}
+
+/// A migration operation on a collection (its JSON without token secrets).
+fn op(action: &str, c: &Collection) -> Value {
+    serde_json::json!({"action": action, "collection": c.to_json()})
+}
+
+fn create_in(
+    conn: &Connection,
+    all: &[Collection],
+    input: &Value,
+) -> Result<Collection, SchemaError> {
+    let (mut c, read_errs) = Collection::from_json(input)?;
+    c.system = false;
+    c.normalize();
+    let now = ids::now();
+    c.created = now.clone();
+    c.updated = now;
+    let mut errs = validate(conn, &c, None, all)?;
+    if !errs.has("name") && all.iter().any(|o| o.id == c.id) {
+        errs.add(
+            &["id"],
+            "validation_invalid_id",
+            "The model id is invalid or already exists.",
+        );
+    }
+    merge_errors(&mut errs, read_errs);
+    errs.into_result()?;
+    for stmt in ddl::create_statements(&c).map_err(SchemaError::Internal)? {
+        db::execute_ddl(conn, &stmt)?;
+    }
+    upsert_row(conn, &c)?;
+    Ok(c)
+}
+
+fn update_in(
+    conn: &Connection,
+    all: &[Collection],
+    key: &str,
+    patch: &Value,
+) -> Result<(Collection, Collection), SchemaError> {
+    let old = find(all, key).ok_or(SchemaError::NotFound)?.clone();
+    let mut merged = old.to_json_with_secrets();
+    let Value::Object(p) = patch else {
+        return Err(SchemaError::Malformed("the body must be an object".into()));
+    };
+    let obj = merged
+        .as_object_mut()
+        .ok_or(SchemaError::Internal("bad json".into()))?;
+    for (k, v) in p {
+        match (obj.get_mut(k), v) {
+            (Some(existing @ Value::Object(_)), Value::Object(_)) => {
+                super::collection::merge_json(existing, v)
+            }
+            _ => {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let (mut c, read_errs) = Collection::from_json(&merged)?;
+    c.id = old.id.clone();
+    c.system = old.system;
+    c.created = old.created.clone();
+    c.updated = ids::now();
+    c.normalize();
+    let mut errs = validate(conn, &c, Some(&old), all)?;
+    merge_errors(&mut errs, read_errs);
+    errs.into_result()?;
+    for stmt in ddl::diff_statements(&old, &c).map_err(SchemaError::Internal)? {
+        db::execute_ddl(conn, &stmt)?;
+    }
+    upsert_row(conn, &c)?;
+    Ok((old, c))
+}
+
+fn delete_in(conn: &Connection, all: &[Collection], key: &str) -> Result<Collection, SchemaError> {
+    let c = find(all, key).ok_or(SchemaError::NotFound)?;
+    if c.system {
+        return Err(SchemaError::Refused(format!(
+            "System collection {:?} cannot be deleted.",
+            c.name
+        )));
+    }
+    if let Some(referrer) = all.iter().find(|o| {
+        o.id != c.id
+            && o.fields.iter().any(|f| matches!(&f.kind, FieldKind::Relation { collection_id, .. } if *collection_id == c.id))
+    }) {
+        return Err(SchemaError::Refused(format!(
+            "Failed to delete collection probably due to existing reference in {}.",
+            referrer.name
+        )));
+    }
+    db::execute_ddl(conn, &ddl::drop_statement(&c.name))?;
+    let q = Query::delete()
+        .from_table(col(COLLECTIONS))
+        .and_where(Expr::col(col("id")).eq(c.id.clone()))
+        .to_owned();
+    db::execute(conn, &q)?;
+    Ok(c.clone())
 }
 
 fn find<'a>(all: &'a [Collection], key: &str) -> Option<&'a Collection> {
