@@ -63,6 +63,13 @@ enum Command {
         #[arg(long, env = "FERROBASE_AUTOMIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
         automigrate: bool,
     },
+    /// Export or import collection schemas (full or portable JSON).
+    Collections {
+        #[command(subcommand)]
+        action: CollectionsAction,
+        #[command(flatten)]
+        dir: DirArg,
+    },
     /// Schema migration files: apply, revert, create, snapshot, inspect.
     Migrate {
         #[command(subcommand)]
@@ -76,6 +83,22 @@ enum Command {
     Superuser {
         #[command(subcommand)]
         action: SuperuserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CollectionsAction {
+    /// Print the user collections as JSON (full: with ids; --portable: relations by name).
+    Export {
+        #[arg(long)]
+        portable: bool,
+    },
+    /// Import collections from a JSON file (an export of either format, or a plain list).
+    Import {
+        file: PathBuf,
+        /// Delete user collections that are not in the file.
+        #[arg(long = "deleteMissing")]
+        delete_missing: bool,
     },
 }
 
@@ -192,6 +215,52 @@ async fn run(cli: Cli) -> Result<(), String> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| e.to_string())
+        }
+        Command::Collections { action, dir } => {
+            init_tracing(false);
+            let app = App::open(Config::new(dir.dir))
+                .await
+                .map_err(|e| e.to_string())?;
+            match action {
+                CollectionsAction::Export { portable } => {
+                    let items =
+                        ferrobase::schema::export::export(&app.collections().snapshot(), portable);
+                    let doc = ferrobase::schema::export::wrap(items, portable);
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
+                    );
+                }
+                CollectionsAction::Import {
+                    file,
+                    delete_missing,
+                } => {
+                    let text = std::fs::read_to_string(&file)
+                        .map_err(|e| format!("{}: {e}", file.display()))?;
+                    let doc: serde_json::Value = serde_json::from_str(&text)
+                        .map_err(|e| format!("{}: {e}", file.display()))?;
+                    let items = match doc {
+                        serde_json::Value::Array(a) => a,
+                        serde_json::Value::Object(mut o) => match o.remove("collections") {
+                            Some(serde_json::Value::Array(a)) => a,
+                            _ => return Err("the file holds no \"collections\" list".into()),
+                        },
+                        _ => return Err("the file holds no collections".into()),
+                    };
+                    let n = items.len();
+                    app.collections()
+                        .import(items, delete_missing)
+                        .await
+                        .map_err(|e| match e {
+                            ferrobase::schema::SchemaError::Validation(v) => {
+                                v.into_value().to_string()
+                            }
+                            other => other.to_string(),
+                        })?;
+                    println!("Imported {n} collection(s).");
+                }
+            }
+            Ok(())
         }
         Command::Migrate {
             action,

@@ -194,3 +194,105 @@ async fn a_broken_migration_stops_startup_and_changes_nothing() {
         .unwrap();
     assert_eq!(m, 0);
 }
+
+/// A schema with ids replaced by names (for comparing portable round trips).
+fn without_ids(list: &[Value]) -> Vec<Value> {
+    let name_of = |id: &str| {
+        list.iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["name"].clone())
+            .unwrap_or(json!(id))
+    };
+    list.iter()
+        .map(|c| {
+            let mut c = c.clone();
+            let o = c.as_object_mut().unwrap();
+            o.remove("id");
+            if let Some(Value::Array(fields)) = o.get_mut("fields") {
+                for f in fields {
+                    let fo = f.as_object_mut().unwrap();
+                    fo.remove("id");
+                    if let Some(Value::String(t)) = fo.get("collectionId").cloned() {
+                        fo.insert("collectionId".into(), name_of(&t));
+                    }
+                }
+            }
+            o.remove("indexes");
+            c
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn export_full_and_portable_round_trips() {
+    let a = Server::start(BIN).await;
+    let t = a.superuser_token().await;
+    let (_, tags) = a
+        .call(
+            "POST",
+            "/api/collections",
+            Some(&t),
+            Some(json!({"name":"tags","fields":[{"name":"label","type":"text","required":true}]})),
+        )
+        .await;
+    let (st, b) = a
+        .call("POST", "/api/collections", Some(&t), Some(json!({"id":"pbc_custom1","name":"articles","listRule":"","fields":[
+            {"name":"title","type":"text","max":99},{"name":"tags","type":"relation","collectionId": tags["id"],"maxSelect":5},
+            {"name":"status","type":"select","values":["draft","live"]}],"indexes":["CREATE INDEX idx_articles_title ON articles (title)"]})))
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, m) = a
+        .call(
+            "POST",
+            "/api/collections",
+            Some(&t),
+            Some(json!({"name":"members","type":"auth","fields":[{"name":"nick","type":"text"}]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{m}");
+    let original = schema(&a, &t).await;
+    for portable in [false, true] {
+        let fmt = if portable { "portable" } else { "full" };
+        let (st, doc) = a
+            .call(
+                "GET",
+                &format!("/api/collections/export?format={fmt}"),
+                Some(&t),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200);
+        assert_eq!(doc["format"], fmt);
+        if portable {
+            let text = doc.to_string();
+            for c in doc["collections"].as_array().unwrap() {
+                assert!(
+                    c.get("created").is_none() && c.get("id").is_none(),
+                    "no ids or timestamps: {c}"
+                );
+            }
+            assert!(text.contains("\"collectionName\":\"tags\""), "{text}");
+        }
+        let fresh = Server::start(BIN).await;
+        let tf = fresh.superuser_token().await;
+        let (st, body) = fresh
+            .call(
+                "PUT",
+                "/api/collections/import",
+                Some(&tf),
+                Some(json!({"collections": doc["collections"]})),
+            )
+            .await;
+        assert_eq!(st, 204, "{fmt}: {body}");
+        let copy = schema(&fresh, &tf).await;
+        if portable {
+            assert_eq!(
+                without_ids(&copy),
+                without_ids(&original),
+                "portable round trip"
+            );
+        } else {
+            assert_eq!(copy, original, "full round trip");
+        }
+    }
+}

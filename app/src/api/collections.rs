@@ -163,8 +163,17 @@ async fn scaffolds(_su: Superuser) -> Json<Value> {
     }))
 }
 
+/// `GET /api/collections/export?format=full|portable`: the user collections, ready for
+/// `PUT /api/collections/import` on another server.
+async fn export(State(app): State<App>, _su: Superuser, Query(q): QueryPairs) -> Json<Value> {
+    let portable = q.iter().any(|(k, v)| k == "format" && v == "portable");
+    let items = crate::schema::export::export(&app.collections().snapshot(), portable);
+    Json(crate::schema::export::wrap(items, portable))
+}
+
 pub fn routes() -> Router<App> {
     Router::new()
+        .route("/api/collections/export", get(export))
         .route("/api/collections", get(list).post(create))
         .route("/api/collections/import", put(import))
         .route("/api/collections/meta/scaffolds", get(scaffolds))

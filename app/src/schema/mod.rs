@@ -4,6 +4,7 @@ pub mod auth_options;
 pub mod collection;
 pub mod ddl;
 pub mod defaults;
+pub mod export;
 pub mod field;
 pub mod ids;
 pub mod index;

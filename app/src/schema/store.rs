@@ -692,7 +692,12 @@ impl CollectionStore {
     /// is created or updated (matched by id, then by name); with `delete_missing`, collections
     /// not in the list are deleted (system ones excepted). All of it happens in one
     /// transaction; any error leaves everything as it was.
-    pub async fn import(&self, items: Vec<Value>, delete_missing: bool) -> Result<(), SchemaError> {
+    pub async fn import(
+        &self,
+        mut items: Vec<Value>,
+        delete_missing: bool,
+    ) -> Result<(), SchemaError> {
+        super::export::resolve_portable(&mut items, &self.snapshot());
         self.change(move |conn, all| {
             let mut current: Vec<Collection> = all.to_vec();
             let mut errors = ValidationErrors::new();
