@@ -16,8 +16,8 @@ pub fn export(registry: &Registry, portable: bool) -> Vec<Value> {
         .filter(|c| !c.system)
         .map(|c| {
             let mut v = c.to_json();
-            if portable {
-                if let Value::Object(o) = &mut v {
+            if portable && let Value::Object(o) = &mut v {
+                {
                     for k in ["id", "created", "updated"] {
                         o.remove(k);
                     }
