@@ -230,8 +230,15 @@ async fn relation_blocks_delete_and_import_is_atomic() {
         )
         .await;
     assert_eq!(st, 400);
+    assert_eq!(
+        body["data"]["collections"]["code"], "validation_collections_import_failure",
+        "{body}"
+    );
     assert!(
-        body["data"]["collections"]["1"]["name"].is_object(),
+        body["data"]["collections"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("imp two"),
         "{body}"
     );
     let (st, _) = s

@@ -201,9 +201,10 @@ async fn auth_refresh(
         ));
     };
     if me.collection.id != c.id {
+        // PocketBase names the collection of the token's record.
         return Err(ApiError::forbidden(format!(
             "The request requires auth record from {} collection.",
-            c.name
+            me.collection.name
         )));
     }
     check_auth_rule(&app, &c, &me.record).await?;

@@ -64,10 +64,29 @@ async fn view(
     Ok(Json(super::fields::pick(c.to_json(), fields)))
 }
 
+/// A collection body; malformed JSON gets PocketBase's message for collections.
+struct CollectionBody(serde_json::Map<String, Value>);
+
+impl axum::extract::FromRequest<App> for CollectionBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, app: &App) -> Result<Self, ApiError> {
+        match JsonBody::from_request(req, app).await {
+            Ok(JsonBody(m)) => Ok(CollectionBody(m)),
+            Err(e) if e.status == axum::http::StatusCode::BAD_REQUEST => {
+                Err(ApiError::bad_request(
+                    "Failed to load the collection type data due to invalid formatting.",
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 async fn create(
     State(app): State<App>,
     _su: Superuser,
-    JsonBody(body): JsonBody,
+    CollectionBody(body): CollectionBody,
 ) -> ApiResult<Json<Value>> {
     let c = app
         .collections()
@@ -81,7 +100,7 @@ async fn update(
     State(app): State<App>,
     _su: Superuser,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    CollectionBody(body): CollectionBody,
 ) -> ApiResult<Json<Value>> {
     let c = app
         .collections()
@@ -129,7 +148,10 @@ async fn import(
                 "validation_required",
                 crate::validation::msg::REQUIRED,
             );
-            return Err(ApiError::validation("Failed to import collections.", errs));
+            return Err(ApiError::validation(
+                "An error occurred while validating the submitted data.",
+                errs,
+            ));
         }
     };
     let delete_missing = body

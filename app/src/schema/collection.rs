@@ -417,10 +417,9 @@ impl Collection {
         }
         let mut deduped: Vec<Field> = Vec::with_capacity(self.fields.len());
         for mut f in std::mem::take(&mut self.fields) {
-            if let Some(pos) = deduped
-                .iter()
-                .position(|e| (!f.id.is_empty() && e.id == f.id) || e.name == f.name)
-            {
+            if let Some(pos) = deduped.iter().position(|e| {
+                (!f.id.is_empty() && e.id == f.id) || (f.id.is_empty() && e.name == f.name)
+            }) {
                 if f.id.is_empty() {
                     f.id = deduped[pos].id.clone();
                 }

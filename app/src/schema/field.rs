@@ -336,10 +336,18 @@ impl Field {
                 max_size: o.int("maxSize", 0),
                 convert_urls: o.bool("convertURLs", false),
             },
-            FieldKind::Date { .. } => FieldKind::Date {
-                min: o.string("min"),
-                max: o.string("max"),
-            },
+            FieldKind::Date { .. } => {
+                // Normalised to PocketBase's UTC format when valid (invalid values are reported
+                // by `validate`).
+                let norm = |s: String| match ids::parse_datetime(&s) {
+                    Some(t) => ids::format_datetime(t),
+                    None => s,
+                };
+                FieldKind::Date {
+                    min: norm(o.string("min")),
+                    max: norm(o.string("max")),
+                }
+            }
             FieldKind::Autodate { .. } => FieldKind::Autodate {
                 on_create: o.bool("onCreate", false),
                 on_update: o.bool("onUpdate", false),
@@ -687,7 +695,17 @@ impl Field {
                     );
                 }
             }
-            FieldKind::Bool | FieldKind::Autodate { .. } | FieldKind::GeoPoint => {}
+            FieldKind::Autodate {
+                on_create,
+                on_update,
+            } => {
+                if !on_create && !on_update {
+                    let m = "Either onCreate or onUpdate must be enabled.";
+                    e.add(&["onCreate"], "validation_required", m);
+                    e.add(&["onUpdate"], "validation_required", m);
+                }
+            }
+            FieldKind::Bool | FieldKind::GeoPoint => {}
         }
         e
     }

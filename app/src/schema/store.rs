@@ -268,7 +268,14 @@ pub fn validate(
 
     if c.name.is_empty() {
         e.add(&["name"], "validation_required", msg::REQUIRED);
-    } else if c.name.len() > 255 || !name_regex().is_match(&c.name) {
+    } else if c.name.len() > 255 {
+        e.add_with_params(
+            &["name"],
+            "validation_length_out_of_range",
+            "The length must be between 1 and 255.",
+            Some(serde_json::json!({"min": 1, "max": 255})),
+        );
+    } else if !name_regex().is_match(&c.name) {
         e.add(
             &["name"],
             "validation_match_invalid",
@@ -299,11 +306,16 @@ pub fn validate(
         );
     }
     if c.kind == CollectionType::View {
-        e.add(
-            &["type"],
-            "validation_unsupported_type",
-            "View collections are not supported by this server yet.",
-        );
+        if c.view_query.trim().is_empty() {
+            e.add(&["viewQuery"], "validation_required", msg::REQUIRED);
+            e.add(&["fields"], "validation_required", msg::REQUIRED);
+        } else {
+            e.add(
+                &["viewQuery"],
+                "validation_unsupported_view",
+                "View collections are not supported by this server yet.",
+            );
+        }
     }
     if let Some(old) = old {
         if old.kind != c.kind {
@@ -327,10 +339,11 @@ pub fn validate(
         let idx = i.to_string();
         let mut fe = f.validate();
         if !f.name.is_empty() && !seen.insert(f.name.to_lowercase()) {
-            fe.add(
+            fe.add_with_params(
                 &["name"],
                 "validation_duplicated_field_name",
-                "Duplicated or invalid field name.",
+                &format!("Duplicated or invalid field name {}.", f.name),
+                Some(serde_json::json!({"fieldName": f.name})),
             );
         }
         if let FieldKind::Relation { collection_id, .. } = &f.kind
@@ -340,7 +353,7 @@ pub fn validate(
         {
             fe.add(
                 &["collectionId"],
-                "validation_missing_collection",
+                "validation_field_relation_missing_collection",
                 "The relation collection doesn't exist.",
             );
         }
@@ -377,6 +390,26 @@ pub fn validate(
                     "validation_system_field_removed",
                     &format!("System field {:?} cannot be deleted.", of.name),
                 );
+            }
+        }
+    }
+
+    // Identity fields need a UNIQUE index of their own (email has one by default).
+    if let Some(a) = &c.auth {
+        for name in &a.password_auth.identity_fields {
+            let unique = c
+                .indexes
+                .iter()
+                .filter_map(|s| IndexDef::parse(s).ok())
+                .any(|d| d.unique && d.columns.len() == 1 && d.columns[0].name == *name);
+            if !unique {
+                e.add_with_params(
+                    &["passwordAuth", "identityFields"],
+                    "validation_missing_unique_constraint",
+                    &format!("The field {name} doesn't have a UNIQUE constraint."),
+                    Some(serde_json::json!({"fieldName": name})),
+                );
+                break;
             }
         }
     }
@@ -774,10 +807,17 @@ impl CollectionStore {
                     .collect();
                 let mut errs = validate(conn, c, old.as_ref(), &others)?;
                 merge_errors(&mut errs, read_errs.clone());
-                if !errs.is_empty() {
-                    let mut wrap = ValidationErrors::new();
-                    wrap.merge_under(&i.to_string(), errs);
-                    errors.merge_under("collections", wrap);
+                if !errs.is_empty() && errors.is_empty() {
+                    // PocketBase reports the first failing collection as one import failure.
+                    errors.add(
+                        &["collections"],
+                        "validation_collections_import_failure",
+                        &format!(
+                            "Failed to import collection {:?} (#{i}): {}",
+                            c.name,
+                            errs.into_value()
+                        ),
+                    );
                 }
             }
             errors.into_result()?;
@@ -932,10 +972,8 @@ fn update_in(
 fn delete_in(conn: &Connection, all: &[Collection], key: &str) -> Result<Collection, SchemaError> {
     let c = find(all, key).ok_or(SchemaError::NotFound)?;
     if c.system {
-        return Err(SchemaError::Refused(format!(
-            "System collection {:?} cannot be deleted.",
-            c.name
-        )));
+        // PocketBase's answer, without details.
+        return Err(SchemaError::Refused("Failed to delete collection.".into()));
     }
     if let Some(referrer) = all.iter().find(|o| {
         o.id != c.id

@@ -109,8 +109,8 @@ const INVALID = [
     onUpdate: { code: 'validation_required', message: 'Either onCreate or onUpdate must be enabled.' },
   } } } }],
   ['rule with a syntax error', { listRule: 'nope = (' }, { codes: { listRule: 'validation_invalid_rule' } }],
-  ['rule with an unknown field', { viewRule: 'nope = 1' },
-    { data: { viewRule: { code: 'validation_invalid_rule', message: 'Invalid rule. Raw error: invalid left operand "nope" - unknown field "nope".' } } }],
+  // (The message embeds the rule parser's raw error, so only the code is compared.)
+  ['rule with an unknown field', { viewRule: 'nope = 1' }, { codes: { viewRule: 'validation_invalid_rule' } }],
   ['invalid index', { fields: [{ name: 'a', type: 'text' }], indexes: ['CREATE INDEX idx_x ON x (nope)'] }, { codes: { 'indexes.0': 'validation_invalid_index_expression' } }],
   ['view without a query', { type: 'view' }, { data: {
     fields: { code: 'validation_required', message: 'Cannot be blank.' },

@@ -105,3 +105,23 @@ test('list rules decide who gets which event', async () => {
   guest.realtime.unsubscribe();
   su.realtime.unsubscribe();
 });
+
+test('record topics follow the view rule; expand in options', async () => {
+  const alice = await user();
+  const bob = await user();
+  const rec = await su.collection(owned).create({ title: 'private', owner: alice.record.id });
+  const other = await su.collection(owned).create({ title: 'bobs', owner: bob.record.id });
+  const sa = await listen(alice.pb, { collection: owned, id: rec.id }, { expand: 'owner' });
+  const sb = await listen(bob.pb, { collection: owned, id: rec.id });
+  const sb2 = await listen(bob.pb, { collection: owned, id: other.id });
+  await su.collection(owned).update(rec.id, { title: 'private 2' });
+  await su.collection(owned).update(other.id, { title: 'bobs 2' });
+  const e = await sa.next();
+  assert.equal(e.record.title, 'private 2');
+  assert.equal(e.record.expand.owner.id, alice.record.id);
+  assert.equal((await sb2.next()).record.title, 'bobs 2');
+  assert.equal(sb.pending(), 0, 'bob may not view alice\'s record');
+  alice.pb.realtime.unsubscribe();
+  bob.pb.realtime.unsubscribe();
+});
+
