@@ -241,6 +241,7 @@ def main():
     header = (f"Run {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.duration}s; "
               f"{records} seeded records{' (smoke mode)' if args.smoke else ''}. wrk client CPU (PB, FB): {cpu}.\n\n")
     print("\n" + header + table)
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     out = os.path.join(ROOT, "bench", "results", ("smoke-" if args.smoke else "") + time.strftime("%Y%m%d-%H%M%S") + ".md")
     with open(out, "w") as f:
         f.write(header + table + "\n")
