@@ -254,13 +254,12 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
                 loop {
                     match at(i) {
                         None => return err("unterminated string", pos),
-                        Some('\\') => match at(i + 1) {
-                            Some(n) => {
-                                s.push(n);
-                                i += 2;
-                            }
-                            None => return err("unterminated string", pos),
-                        },
+                        // As in PocketBase: only a backslash before the closing quote character
+                        // escapes; every other backslash stays (it matters for LIKE patterns).
+                        Some('\\') if at(i + 1) == Some(quote) => {
+                            s.push(quote);
+                            i += 2;
+                        }
                         Some(ch) if ch == quote => {
                             i += 1;
                             break;
@@ -513,7 +512,7 @@ impl Parser {
                 self.i += 1;
                 let ok = match func {
                     Func::GeoDistance => args.len() == 4,
-                    Func::Strftime => (2..=10).contains(&args.len()),
+                    Func::Strftime => (1..=10).contains(&args.len()),
                 };
                 if !ok {
                     return err(format!("wrong number of arguments for {w}"), pos);
@@ -583,7 +582,17 @@ impl fmt::Display for Ident {
 impl fmt::Display for Operand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Operand::Str(s) => write!(f, "'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            Operand::Str(s) => {
+                // Backslashes are literal except before the quote character: pick the quote
+                // the text does not contain where possible.
+                if !s.contains('\'') {
+                    write!(f, "'{s}'")
+                } else if !s.contains('"') {
+                    write!(f, "\"{s}\"")
+                } else {
+                    write!(f, "'{}'", s.replace('\'', "\\'"))
+                }
+            }
             Operand::Num(n) => write!(f, "{n}"),
             Operand::Ident(i) => write!(f, "{i}"),
             Operand::Macro(m) => {
@@ -696,6 +705,11 @@ mod tests {
         assert_eq!(ops[5], &Operand::Num("-14".into()));
         assert_eq!(ops[7], &Operand::Num("10.5".into()));
         assert!(parse("a = 'open").is_err());
+        // Other backslashes are kept, as PocketBase keeps them (LIKE escapes).
+        assert_eq!(
+            parse(r"a ~ '100\%'").unwrap().operands()[1],
+            &Operand::Str(r"100\%".into())
+        );
     }
 
     #[test]
