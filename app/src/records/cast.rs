@@ -23,6 +23,24 @@ fn url_regex() -> &'static regex::Regex {
     })
 }
 
+/// Field patterns compiled once (compiling a regex costs far more than matching it).
+fn cached_regex(pattern: &str) -> Option<std::sync::Arc<regex::Regex>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<regex::Regex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(re) = map.get(pattern) {
+        return Some(re.clone());
+    }
+    let re = Arc::new(regex::Regex::new(pattern).ok()?);
+    if map.len() >= 512 {
+        map.clear();
+    }
+    map.insert(pattern.to_string(), re.clone());
+    Some(re)
+}
+
 fn as_text(v: &Value) -> Option<String> {
     match v {
         Value::Null => Some(String::new()),
@@ -76,9 +94,7 @@ fn cast_one(f: &Field, v: &Value) -> Result<Value, (String, String)> {
                 ));
             }
             if !s.is_empty() && !pattern.is_empty() {
-                let ok = regex::Regex::new(pattern)
-                    .map(|re| re.is_match(&s))
-                    .unwrap_or(false);
+                let ok = cached_regex(pattern).is_some_and(|re| re.is_match(&s));
                 if !ok {
                     return Err((
                         "validation_invalid_format".into(),
