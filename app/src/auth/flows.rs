@@ -435,6 +435,27 @@ fn system_collection(app: &App, name: &str) -> Result<Arc<Collection>, FlowError
         .ok_or_else(|| FlowError::BadRequest(format!("The {name} collection is missing.")))
 }
 
+/// A row of the `_otps`/`_mfas`/`_authOrigins` shape: id, the record it belongs to,
+/// timestamps, plus `extra` columns.
+fn ref_row(
+    id: &str,
+    collection_ref: &str,
+    record_ref: &str,
+    extra: &[(&str, Value)],
+) -> Map<String, Value> {
+    let now = ids::now();
+    let mut v = Map::new();
+    v.insert("id".into(), json!(id));
+    v.insert("collectionRef".into(), json!(collection_ref));
+    v.insert("recordRef".into(), json!(record_ref));
+    for (k, val) in extra {
+        v.insert((*k).to_string(), val.clone());
+    }
+    v.insert("created".into(), json!(now));
+    v.insert("updated".into(), json!(now));
+    v
+}
+
 fn random_digits(n: usize) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -470,15 +491,12 @@ pub async fn request_otp(
         return Ok(otp_id);
     };
     let otps = system_collection(app, "_otps")?;
-    let now = ids::now();
-    let mut v = Map::new();
-    v.insert("id".into(), json!(otp_id));
-    v.insert("collectionRef".into(), json!(c.id));
-    v.insert("recordRef".into(), json!(r.id()));
-    v.insert("password".into(), json!(hash));
-    v.insert("sentTo".into(), json!(email));
-    v.insert("created".into(), json!(now));
-    v.insert("updated".into(), json!(now));
+    let v = ref_row(
+        &otp_id,
+        &c.id,
+        r.id(),
+        &[("password", json!(hash)), ("sentTo", json!(email))],
+    );
     app.db()
         .write(move |conn| records::insert(conn, &otps, &v))
         .await?;
@@ -682,14 +700,7 @@ pub async fn mfa(
     match mfa_id.filter(|s| !s.is_empty()) {
         None => {
             let id = ids::record_id();
-            let now = ids::now();
-            let mut v = Map::new();
-            v.insert("id".into(), json!(id));
-            v.insert("collectionRef".into(), json!(c.id));
-            v.insert("recordRef".into(), json!(r.id()));
-            v.insert("method".into(), json!(method));
-            v.insert("created".into(), json!(now));
-            v.insert("updated".into(), json!(now));
+            let v = ref_row(&id, &c.id, r.id(), &[("method", json!(method))]);
             app.db()
                 .write(move |conn| records::insert(conn, &mfas, &v))
                 .await?;
@@ -778,14 +789,12 @@ pub async fn note_origin(
                 let oldest = existing.remove(0);
                 records::delete(conn, &o2, oldest.id())?;
             }
-            let now = ids::now();
-            let mut v = Map::new();
-            v.insert("id".into(), json!(ids::record_id()));
-            v.insert("collectionRef".into(), json!(cref));
-            v.insert("recordRef".into(), json!(rref));
-            v.insert("fingerprint".into(), json!(fp));
-            v.insert("created".into(), json!(now));
-            v.insert("updated".into(), json!(now));
+            let v = ref_row(
+                &ids::record_id(),
+                &cref,
+                &rref,
+                &[("fingerprint", json!(fp))],
+            );
             records::insert(conn, &o2, &v)?;
             Ok((true, had_any))
         })
