@@ -83,3 +83,34 @@ async fn traversal_ranges_and_failed_writes() {
     assert_eq!(st, 400);
     assert_eq!(count(), before, "the failed create's upload was removed");
 }
+
+#[tokio::test]
+async fn truncating_and_deleting_a_collection_removes_its_files() {
+    let s = Server::start(BIN).await;
+    let su = s.superuser_token().await;
+    let (st, body) = s
+        .call(
+            "POST",
+            "/api/collections",
+            Some(&su),
+            Some(json!({"name":"pics","fields":[{"name":"f","type":"file","maxSelect":1}]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let dir = s.dir.join("storage").join(body["id"].as_str().unwrap());
+    let (st, _) = upload(&s, &su, "pics", "f", "a.bin", b"abc", &[]).await;
+    assert_eq!(st, 200);
+    assert!(dir.exists());
+    let (st, _) = s
+        .call("DELETE", "/api/collections/pics/truncate", Some(&su), None)
+        .await;
+    assert_eq!(st, 204);
+    assert!(!dir.exists(), "truncate removed the files");
+    let (st, _) = upload(&s, &su, "pics", "f", "b.bin", b"abc", &[]).await;
+    assert_eq!(st, 200);
+    let (st, _) = s
+        .call("DELETE", "/api/collections/pics", Some(&su), None)
+        .await;
+    assert_eq!(st, 204);
+    assert!(!dir.exists(), "deleting the collection removed the files");
+}

@@ -115,11 +115,22 @@ async fn remove(
     _su: Superuser,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
+    let cid = app.collections().get(&id).map(|c| c.id.clone());
     app.collections()
         .delete(&id)
         .await
         .map_err(|e| ApiError::from_schema(e, "Failed to delete collection."))?;
+    remove_files(&app, cid).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes the stored files of a deleted or truncated collection (after its commit).
+async fn remove_files(app: &App, collection_id: Option<String>) {
+    if let Some(cid) = collection_id
+        && let Err(e) = app.storage().delete_prefix(&cid).await
+    {
+        tracing::warn!(error = %e, collection = %cid, "could not remove the collection's files");
+    }
 }
 
 async fn truncate(
@@ -127,10 +138,12 @@ async fn truncate(
     _su: Superuser,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
+    let cid = app.collections().get(&id).map(|c| c.id.clone());
     app.collections()
         .truncate(&id)
         .await
         .map_err(|e| ApiError::from_schema(e, "Failed to truncate collection."))?;
+    remove_files(&app, cid).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

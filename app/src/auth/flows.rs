@@ -464,13 +464,8 @@ fn random_digits(n: usize) -> String {
         .collect()
 }
 
-/// `request-otp`: mails a one-time password and returns its id. Unknown addresses get an id
-/// too (no enumeration), and the same work is done for them.
-pub async fn request_otp(
-    app: &App,
-    c: &Arc<Collection>,
-    body: &Map<String, Value>,
-) -> Result<String, FlowError> {
+/// The auth options of a collection with OTP enabled (403 otherwise).
+fn otp_options(c: &Collection) -> Result<&crate::schema::auth_options::AuthOptions, FlowError> {
     let a = c
         .auth
         .as_ref()
@@ -480,6 +475,17 @@ pub async fn request_otp(
             "The collection is not configured to allow OTP authentication.".into(),
         ));
     }
+    Ok(a)
+}
+
+/// `request-otp`: mails a one-time password and returns its id. Unknown addresses get an id
+/// too (no enumeration), and the same work is done for them.
+pub async fn request_otp(
+    app: &App,
+    c: &Arc<Collection>,
+    body: &Map<String, Value>,
+) -> Result<String, FlowError> {
+    let a = otp_options(c)?;
     let email = require_email(body, "email")?;
     let code = random_digits(a.otp.length.clamp(4, 32) as usize);
     let code2 = code.clone();
@@ -520,15 +526,7 @@ pub async fn auth_with_otp(
     c: &Arc<Collection>,
     body: &Map<String, Value>,
 ) -> Result<Record, FlowError> {
-    let a = c
-        .auth
-        .as_ref()
-        .ok_or_else(|| FlowError::BadRequest("Not an auth collection.".into()))?;
-    if !a.otp.enabled {
-        return Err(FlowError::Forbidden(
-            "The collection is not configured to allow OTP authentication.".into(),
-        ));
-    }
+    let a = otp_options(c)?;
     let otp_id = body
         .get("otpId")
         .and_then(Value::as_str)

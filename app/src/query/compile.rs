@@ -258,8 +258,8 @@ impl<'a> Compiler<'a> {
             None => Err(CompileError::Locked(target.name.clone())),
             Some("") => Ok(None),
             Some(rule) => {
-                let expr =
-                    super::fexpr::parse(rule).map_err(|e| CompileError::Invalid(e.to_string()))?;
+                let expr = super::fexpr::parse_cached(rule)
+                    .map_err(|e| CompileError::Invalid(e.to_string()))?;
                 let env = Env {
                     registry: self.env.registry,
                     request: self.env.request,

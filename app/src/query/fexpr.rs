@@ -554,6 +554,24 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
     Ok(e)
 }
 
+/// Parses with a cache keyed by the text: rules are parsed once, not on every request.
+pub fn parse_cached(input: &str) -> Result<std::sync::Arc<Expr>, ParseError> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Expr>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(e) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(input) {
+        return Ok(e.clone());
+    }
+    let e = Arc::new(parse(input)?);
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= 1024 {
+        map.clear();
+    }
+    map.insert(input.to_string(), e.clone());
+    Ok(e)
+}
+
 // ---- printing ----------------------------------------------------------------------------
 
 impl fmt::Display for Ident {

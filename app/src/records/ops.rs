@@ -143,7 +143,7 @@ pub fn rule_access(
         trusted: true,
         superuser: false,
     };
-    let compiled = fexpr::parse(rule)
+    let compiled = fexpr::parse_cached(rule)
         .map_err(|e| CompileError::Invalid(e.to_string()))
         .and_then(|expr| compile::compile(&expr, c, "m", &env));
     match compiled {
