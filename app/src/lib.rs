@@ -4,6 +4,7 @@
 //! registry ([`schema`]), records ([`records`]), auth ([`auth`]) and the HTTP API ([`api`]).
 //! See `docs/architecture.md` for the map.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -40,6 +41,7 @@ struct AppInner {
     realtime: realtime::Broker,
     storage: Arc<dyn files::Storage>,
     cleaner: files::Cleaner,
+    admin: admin::AdminState,
 }
 
 /// Errors while starting the application.
@@ -112,6 +114,7 @@ impl App {
                 realtime,
                 storage,
                 cleaner,
+                admin: admin::AdminState::default(),
             }),
         })
     }
@@ -138,6 +141,11 @@ impl App {
 
     pub fn realtime(&self) -> &realtime::Broker {
         &self.inner.realtime
+    }
+
+    /// Dashboard sessions and the installer token.
+    pub fn admin(&self) -> &admin::AdminState {
+        &self.inner.admin
     }
 
     pub fn settings(&self) -> &settings::SettingsStore {

@@ -207,7 +207,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {http}: {e}"))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
-            println!("Server started at http://{addr}\n├─ REST API:  http://{addr}/api/");
+            println!(
+                "Server started at http://{addr}\n├─ REST API:  http://{addr}/api/\n└─ Dashboard: http://{addr}/_/"
+            );
+            match ferrobase::admin::installer_path(&app).await {
+                Ok(Some(path)) => println!(
+                    "\n(!) No superuser exists yet. Open this one-time link (valid 30 minutes) to create the first one:\n    http://{addr}{path}\n    (or run: ferrobase superuser upsert EMAIL PASSWORD)\n"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not check for superusers"),
+            }
             axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -16,13 +16,15 @@ pub enum SuperuserError {
     Missing(String),
     #[error("invalid input: {0}")]
     Invalid(String),
+    #[error("invalid input: {}", .0.clone().into_value())]
+    Validation(ValidationErrors),
     #[error(transparent)]
     Db(#[from] DbError),
 }
 
 impl From<ValidationErrors> for SuperuserError {
     fn from(e: ValidationErrors) -> Self {
-        SuperuserError::Invalid(e.into_value().to_string())
+        SuperuserError::Validation(e)
     }
 }
 

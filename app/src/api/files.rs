@@ -320,13 +320,8 @@ async fn serve(
     Ok(res)
 }
 
-/// `POST /api/files/token`: a short-lived token for protected files.
-async fn file_token(auth: MaybeAuth) -> ApiResult<Json<Value>> {
-    let Some(a) = auth.0 else {
-        return Err(ApiError::unauthorized(
-            "The request requires valid record authorization token.",
-        ));
-    };
+/// A short-lived file token for `a` (protected files).
+pub(crate) fn mint_file_token(a: &AuthRecord) -> ApiResult<String> {
     let opts = a.collection.auth.as_ref().ok_or_else(ApiError::internal)?;
     let claims = token::Claims {
         id: a.record.id().to_string(),
@@ -337,12 +332,21 @@ async fn file_token(auth: MaybeAuth) -> ApiResult<Json<Value>> {
         new_email: None,
         exp: chrono::Utc::now().timestamp() + opts.file_token.duration.max(1),
     };
-    let t = token::sign(
+    Ok(token::sign(
         &claims,
         a.record.get_str("tokenKey").unwrap_or(""),
         &opts.file_token.secret,
-    )?;
-    Ok(Json(json!({"token": t})))
+    )?)
+}
+
+/// `POST /api/files/token`: a short-lived token for protected files.
+async fn file_token(auth: MaybeAuth) -> ApiResult<Json<Value>> {
+    let Some(a) = auth.0 else {
+        return Err(ApiError::unauthorized(
+            "The request requires valid record authorization token.",
+        ));
+    };
+    Ok(Json(json!({"token": mint_file_token(&a)?})))
 }
 
 pub fn routes() -> Router<App> {

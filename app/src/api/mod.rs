@@ -93,6 +93,7 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
         .merge(realtime::routes())
         .merge(files::routes())
         .merge(pages::routes())
+        .merge(crate::admin::routes())
         .with_state(app);
     for e in extra {
         r = r.merge(e);

@@ -26,10 +26,6 @@ fn tera() -> &'static tera::Tera {
                 "confirm.html",
                 include_str!("../../../templates/pages/confirm.html"),
             ),
-            (
-                "index.html",
-                include_str!("../../../templates/pages/index.html"),
-            ),
         ];
         if let Err(e) = t.add_raw_templates(templates) {
             tracing::error!(error = %e, "page templates do not compile");
@@ -172,13 +168,8 @@ async fn submit(
     }
 }
 
-async fn index(State(app): State<App>) -> Response {
-    render("index.html", &context(&app))
-}
-
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/_", get(|| async { Redirect::temporary("/_/") }))
-        .route("/_/", get(index))
         .route("/_/auth/{kind}/{token}", get(show).post(submit))
 }

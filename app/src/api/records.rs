@@ -276,6 +276,77 @@ async fn view(
     render_one(&app, &c, r, &caller, &q).await
 }
 
+/// Creates a record in `c` for `caller` from a parsed body and its uploads: stages the
+/// uploads, prepares auth fields, then writes (the same path for the API and the dashboard).
+pub(crate) async fn create_record(
+    app: &App,
+    c: &Arc<Collection>,
+    caller: &Caller,
+    mut body: Map<String, Value>,
+    uploads: Vec<super::extract::Upload>,
+) -> ApiResult<Record> {
+    let staged = if uploads.is_empty() {
+        Staged::none()
+    } else {
+        let id = new_record_id(&mut body);
+        stage(app, c, &id, &mut body, uploads, "Failed to create record.").await?
+    };
+    let prepared = match auth_values(app, c, &body, None, caller).await {
+        Ok(p) => p,
+        Err(e) => {
+            staged.discard(app).await;
+            return Err(e);
+        }
+    };
+    let (c2, caller2) = (c.clone(), caller.clone());
+    write_records(app, staged, move |tx| {
+        Ok(ops::create(tx, &c2, &caller2, &body, prepared)?)
+    })
+    .await
+}
+
+/// Updates record `id` of `c` for `caller` (see [`create_record`]).
+pub(crate) async fn update_record(
+    app: &App,
+    c: &Arc<Collection>,
+    caller: &Caller,
+    id: &str,
+    mut body: Map<String, Value>,
+    uploads: Vec<super::extract::Upload>,
+) -> ApiResult<Record> {
+    let staged = if uploads.is_empty() {
+        Staged::none()
+    } else {
+        stage(app, c, id, &mut body, uploads, "Failed to update record.").await?
+    };
+    let prepared = match auth_values(app, c, &body, Some(id), caller).await {
+        Ok(p) => p,
+        Err(e) => {
+            staged.discard(app).await;
+            return Err(e);
+        }
+    };
+    let (c2, caller2, id2) = (c.clone(), caller.clone(), id.to_string());
+    write_records(app, staged, move |tx| {
+        Ok(ops::update(tx, &c2, &caller2, &id2, &body, prepared)?)
+    })
+    .await
+}
+
+/// Deletes record `id` of `c` for `caller`, with its cascades, files and events.
+pub(crate) async fn delete_record(
+    app: &App,
+    c: &Arc<Collection>,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<()> {
+    let (c2, caller2, id2) = (c.clone(), caller.clone(), id.to_string());
+    write_records(app, Staged::none(), move |tx| {
+        Ok(ops::delete(tx, &c2, &caller2, &id2)?)
+    })
+    .await
+}
+
 async fn create(
     State(app): State<App>,
     Path(coll): Path<String>,
@@ -283,36 +354,11 @@ async fn create(
     method: axum::http::Method,
     headers: axum::http::HeaderMap,
     auth: MaybeAuth,
-    RecordBody(mut body, uploads): RecordBody,
+    RecordBody(body, uploads): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     let caller = caller(auth, &method, &headers, &q);
-    let staged = if uploads.is_empty() {
-        Staged::none()
-    } else {
-        let id = new_record_id(&mut body);
-        stage(
-            &app,
-            &c,
-            &id,
-            &mut body,
-            uploads,
-            "Failed to create record.",
-        )
-        .await?
-    };
-    let prepared = match auth_values(&app, &c, &body, None, &caller).await {
-        Ok(p) => p,
-        Err(e) => {
-            staged.discard(&app).await;
-            return Err(e);
-        }
-    };
-    let (c2, caller2) = (c.clone(), caller.clone());
-    let r = write_records(&app, staged, move |tx| {
-        Ok(ops::create(tx, &c2, &caller2, &body, prepared)?)
-    })
-    .await?;
+    let r = create_record(&app, &c, &caller, body, uploads).await?;
     render_one(&app, &c, r, &caller, &q).await
 }
 
@@ -323,35 +369,11 @@ async fn update(
     method: axum::http::Method,
     headers: axum::http::HeaderMap,
     auth: MaybeAuth,
-    RecordBody(mut body, uploads): RecordBody,
+    RecordBody(body, uploads): RecordBody,
 ) -> ApiResult<Json<Value>> {
     let c = collection(&app, &coll)?;
     let caller = caller(auth, &method, &headers, &q);
-    let staged = if uploads.is_empty() {
-        Staged::none()
-    } else {
-        stage(
-            &app,
-            &c,
-            &id,
-            &mut body,
-            uploads,
-            "Failed to update record.",
-        )
-        .await?
-    };
-    let prepared = match auth_values(&app, &c, &body, Some(&id), &caller).await {
-        Ok(p) => p,
-        Err(e) => {
-            staged.discard(&app).await;
-            return Err(e);
-        }
-    };
-    let (c2, caller2) = (c.clone(), caller.clone());
-    let r = write_records(&app, staged, move |tx| {
-        Ok(ops::update(tx, &c2, &caller2, &id, &body, prepared)?)
-    })
-    .await?;
+    let r = update_record(&app, &c, &caller, &id, body, uploads).await?;
     render_one(&app, &c, r, &caller, &q).await
 }
 
@@ -364,10 +386,7 @@ async fn remove(
 ) -> ApiResult<impl IntoResponse> {
     let c = collection(&app, &coll)?;
     let caller = caller(auth, &method, &headers, &[]);
-    write_records(&app, Staged::none(), move |tx| {
-        Ok(ops::delete(tx, &c, &caller, &id)?)
-    })
-    .await?;
+    delete_record(&app, &c, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -146,12 +146,13 @@ pub async fn send(settings: &Value, dev: bool, mail: &Mail) -> Result<(), MailEr
 pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
     let mut out = template.to_string();
     for (k, v) in vars {
-        out = out.replace(&format!("{{{k}}}"), &escape(v));
+        out = out.replace(&format!("{{{k}}}"), &escape_html(v));
     }
     out
 }
 
-fn escape(s: &str) -> String {
+/// Escapes text for HTML.
+pub fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -251,6 +251,44 @@ fn internal_tables(conn: &Connection, collections: &[Collection]) -> Result<Vec<
         .collect())
 }
 
+/// Parses and compiles one rule of `c` (the raw error when it does not).
+fn compile_rule(
+    rule: &str,
+    c: &Collection,
+    env: &crate::query::compile::Env<'_>,
+) -> Result<(), String> {
+    let expr = crate::query::fexpr::parse(rule).map_err(|e| e.to_string())?;
+    crate::query::compile::compile(&expr, c, "m", env)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Checks one rule of the (unsaved) collection `c` against the other collections, as saving
+/// would: the message saving would give, or `None` when the rule is valid. Used for live checks.
+pub fn check_rule(registry: &Registry, c: &Collection, rule: &str) -> Option<String> {
+    if rule.trim().is_empty() {
+        return None;
+    }
+    let mut view: Vec<Collection> = registry
+        .all()
+        .iter()
+        .filter(|o| o.id != c.id)
+        .map(|o| (**o).clone())
+        .collect();
+    view.push(c.clone());
+    let registry = Registry::from_list(view);
+    let request = crate::query::compile::RequestInfo::default();
+    let env = crate::query::compile::Env {
+        registry: &registry,
+        request: &request,
+        trusted: true,
+        superuser: false,
+    };
+    compile_rule(rule, c, &env)
+        .err()
+        .map(|raw| format!("Invalid rule. Raw error: {raw}."))
+}
+
 /// Checks a normalised collection against the others. `old` is the stored version when
 /// updating.
 pub fn validate(
@@ -440,14 +478,7 @@ pub fn validate(
         let Some(rule) = rule.as_deref().filter(|r| !r.trim().is_empty()) else {
             continue;
         };
-        let result = crate::query::fexpr::parse(rule)
-            .map_err(|e| e.to_string())
-            .and_then(|expr| {
-                crate::query::compile::compile(&expr, c, "m", &env)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(raw) = result {
+        if let Err(raw) = compile_rule(rule, c, &env) {
             e.add(
                 &[key],
                 "validation_invalid_rule",
