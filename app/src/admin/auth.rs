@@ -119,25 +119,39 @@ pub(super) async fn login(State(app): State<App>, post: PreSessionPost) -> Admin
     let ok = tokio::task::spawn_blocking(move || password::verify(&pass, &hash))
         .await
         .unwrap_or(false);
-    match (found, ok) {
-        (Some(su), true) => {
-            tracing::info!(superuser = %su.id(), "dashboard sign-in");
-            Ok(signed_in(&app, &post.headers, &su, "/_/collections"))
-        }
+    let refuse = |message: &str, status: StatusCode| {
+        let mut ctx = tera::Context::new();
+        ctx.insert("email", &email);
+        ctx.insert("error", message);
+        form_page(&app, &post.headers, "login.html", ctx, status)
+    };
+    let su = match (found, ok) {
+        (Some(su), true) => su,
         _ => {
             tracing::info!("dashboard sign-in failed");
-            let mut ctx = tera::Context::new();
-            ctx.insert("email", &email);
-            ctx.insert("error", "Invalid email or password.");
-            Ok(form_page(
-                &app,
-                &post.headers,
-                "login.html",
-                ctx,
-                StatusCode::BAD_REQUEST,
-            ))
+            return Ok(refuse("Invalid email or password.", StatusCode::BAD_REQUEST));
         }
+    };
+    // The same gates as the API's sign-in: the collection's auth rule, and MFA, which the
+    // dashboard cannot complete yet, so it refuses rather than skip the second factor.
+    let opts = c.auth.clone().ok_or(AdminError::NotFound)?;
+    let allowed = crate::auth::flows::rule_matches(&app, &c, &su, &opts.auth_rule)
+        .await
+        .unwrap_or(false);
+    if !allowed {
+        return Ok(refuse(
+            "This account is not allowed to sign in (auth rule).",
+            StatusCode::FORBIDDEN,
+        ));
     }
+    if opts.mfa.enabled {
+        return Ok(refuse(
+            "Multi-factor sign-in is enabled for superusers; the dashboard does not support it yet. Sign in through the API, or disable MFA for _superusers.",
+            StatusCode::FORBIDDEN,
+        ));
+    }
+    tracing::info!(superuser = %su.id(), "dashboard sign-in");
+    Ok(signed_in(&app, &post.headers, &su, "/_/collections"))
 }
 
 pub(super) async fn logout(State(app): State<App>, headers: HeaderMap, post: Post) -> Response {

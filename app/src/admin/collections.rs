@@ -240,6 +240,12 @@ pub(super) async fn delete(
     post: Post,
 ) -> AdminResult<Response> {
     let c = app.collections().get(&id).ok_or(AdminError::NotFound)?;
+    if post.form.text("confirm").trim() != c.name {
+        return Err(AdminError::BadRequest(format!(
+            "The collection was not deleted: type its name ({}) to confirm.",
+            c.name
+        )));
+    }
     app.collections()
         .delete(&c.id)
         .await
