@@ -22,3 +22,6 @@ bash tests/compat/bcrypt.sh "$PWD/target/debug/ferrobase" "$pb"
 
 echo "== Ferrobase opens a PocketBase data directory"
 bash tests/compat/open-pocketbase.sh "$PWD/target/debug/ferrobase" "$pb"
+
+echo "== Admin dashboard in headless Chromium"
+bash tests/browser/run.sh "$PWD/target/debug/ferrobase"
