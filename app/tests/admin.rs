@@ -89,6 +89,17 @@ async fn sign_in_csrf_sign_out_and_session_end() {
         .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()[LOCATION], "/_/login");
+    for (path, text) in [
+        (
+            "/_/auth/oauth2-redirect-success",
+            "Authentication completed",
+        ),
+        ("/_/auth/oauth2-redirect-failure", "Authentication failed"),
+    ] {
+        let r = http.get(format!("{}{path}", s.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains(text));
+    }
 
     // A wrong password: 400 with the message, no session.
     let (status, cookie, body) = sign_in(&s, &http, "wrong-password").await;
@@ -170,7 +181,13 @@ async fn sign_in_csrf_sign_out_and_session_end() {
     assert_eq!(code, 200);
     assert_eq!(c["listRule"], "");
     assert!(c["viewRule"].is_null());
-    assert!(c["fields"].as_array().unwrap().iter().any(|f| f["name"] == "body"));
+    assert!(
+        c["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "body")
+    );
 
     // Sign-out ends the session on the server: the old cookie no longer works.
     let r = http
@@ -192,7 +209,12 @@ async fn sign_in_csrf_sign_out_and_session_end() {
     // A password change (new token key) ends the superuser's sessions.
     let (_, cookie, _) = sign_in(&s, &http, SUPERUSER_PASSWORD).await;
     let me: Value = s
-        .call("GET", "/api/collections/_superusers/records", Some(&token), None)
+        .call(
+            "GET",
+            "/api/collections/_superusers/records",
+            Some(&token),
+            None,
+        )
         .await
         .1;
     let id = me["items"][0]["id"].as_str().unwrap().to_string();
@@ -211,7 +233,11 @@ async fn sign_in_csrf_sign_out_and_session_end() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 303, "a session must not outlive a password change");
+    assert_eq!(
+        r.status(),
+        303,
+        "a session must not outlive a password change"
+    );
 }
 
 #[tokio::test]
@@ -237,8 +263,8 @@ async fn records_written_in_the_dashboard_are_escaped_and_reach_the_api() {
     let png: &[u8] = &[
         0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 0x49, 0x48, 0x44, 0x52, 0,
         0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1F, 0x15, 0xC4, 0x89, 0, 0, 0, 0x0D, 0x49, 0x44,
-        0x41, 0x54, 0x78, 0x9C, 0x63, 0x60, 0, 0, 0, 2, 0, 1, 0xE5, 0x27, 0xDE, 0xFC, 0, 0, 0,
-        0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+        0x41, 0x54, 0x78, 0x9C, 0x63, 0x60, 0, 0, 0, 2, 0, 1, 0xE5, 0x27, 0xDE, 0xFC, 0, 0, 0, 0,
+        0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
     ];
     let post = |fields: Vec<(&'static str, String)>, file: Option<&'static [u8]>| {
         let mut form = reqwest::multipart::Form::new();

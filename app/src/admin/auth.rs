@@ -129,7 +129,10 @@ pub(super) async fn login(State(app): State<App>, post: PreSessionPost) -> Admin
         (Some(su), true) => su,
         _ => {
             tracing::info!("dashboard sign-in failed");
-            return Ok(refuse("Invalid email or password.", StatusCode::BAD_REQUEST));
+            return Ok(refuse(
+                "Invalid email or password.",
+                StatusCode::BAD_REQUEST,
+            ));
         }
     };
     // The same gates as the API's sign-in: the collection's auth rule, and MFA, which the

@@ -122,14 +122,17 @@ fn cell(c: &Collection, f: &Field, r: &Record, token: Option<&str>) -> Value {
     }
 }
 
-/// The default columns: the first eight visible fields.
+/// The default columns: id, then the collection's own fields, then the automatic dates;
+/// eight at most.
 fn default_columns(c: &Collection) -> Vec<String> {
-    c.fields
-        .iter()
-        .filter(|f| visible(c, f))
-        .take(8)
-        .map(|f| f.name.clone())
-        .collect()
+    let rank = |f: &Field| match (&f.kind, f.name.as_str()) {
+        (_, "id") => 0,
+        (FieldKind::Autodate { .. }, _) => 2,
+        _ => 1,
+    };
+    let mut fields: Vec<&Field> = c.fields.iter().filter(|f| visible(c, f)).collect();
+    fields.sort_by_key(|f| rank(f));
+    fields.into_iter().take(8).map(|f| f.name.clone()).collect()
 }
 
 fn file_token(admin: &Admin, c: &Collection) -> Option<String> {
@@ -668,10 +671,10 @@ async fn save(
                     .await?
                 {
                     for f in &c.fields {
-                        if matches!(f.kind, FieldKind::File { .. } | FieldKind::Autodate { .. }) {
-                            if let Some(v) = r.data.get(&f.name) {
-                                values.insert(f.name.clone(), v.clone());
-                            }
+                        if matches!(f.kind, FieldKind::File { .. } | FieldKind::Autodate { .. })
+                            && let Some(v) = r.data.get(&f.name)
+                        {
+                            values.insert(f.name.clone(), v.clone());
                         }
                     }
                 }

@@ -26,6 +26,10 @@ fn tera() -> &'static tera::Tera {
                 "confirm.html",
                 include_str!("../../../templates/pages/confirm.html"),
             ),
+            (
+                "oauth2.html",
+                include_str!("../../../templates/pages/oauth2.html"),
+            ),
         ];
         if let Err(e) = t.add_raw_templates(templates) {
             tracing::error!(error = %e, "page templates do not compile");
@@ -168,8 +172,32 @@ async fn submit(
     }
 }
 
+/// Where `/api/oauth2-redirect` sends the browser window of an OAuth2 sign-in when it is done
+/// (PocketBase's `/_/#/auth/oauth2-redirect-*`, routed here by `admin.js`).
+async fn oauth2_done(State(app): State<App>, Path(page): Path<String>) -> Response {
+    let (title, text, ok) = match page.as_str() {
+        "oauth2-redirect-success" => (
+            "Signed in",
+            "Authentication completed. You can close this window and go back to the app.",
+            true,
+        ),
+        "oauth2-redirect-failure" => (
+            "Sign-in failed",
+            "Authentication failed. Close this window and try again from the app.",
+            false,
+        ),
+        _ => return super::ApiError::not_found().into_response(),
+    };
+    let mut ctx = context(&app);
+    ctx.insert("title", title);
+    ctx.insert("text", text);
+    ctx.insert("ok", &ok);
+    render("oauth2.html", &ctx)
+}
+
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/_", get(|| async { Redirect::temporary("/_/") }))
         .route("/_/auth/{kind}/{token}", get(show).post(submit))
+        .route("/_/auth/{page}", get(oauth2_done))
 }

@@ -19,7 +19,9 @@
       return;
     }
     m = /^#\/auth\/(confirm-verification|confirm-password-reset|confirm-email-change)\/([^\/?#]+)/.exec(h);
-    if (m) location.replace('/_/auth/' + m[1] + '/' + encodeURIComponent(decode(m[2])));
+    if (m) { location.replace('/_/auth/' + m[1] + '/' + encodeURIComponent(decode(m[2]))); return; }
+    m = /^#\/auth\/(oauth2-redirect-success|oauth2-redirect-failure)\b/.exec(h);
+    if (m) location.replace('/_/auth/' + m[1]);
   }
   routeHash();
   window.addEventListener('hashchange', routeHash);
@@ -118,7 +120,7 @@
     var itemTag = /^(UL|OL)$/.test(out.tagName) ? 'li' : 'div';
     forEach(input.files, function (file) {
       var item = doc.createElement(itemTag), icon;
-      item.className = 'file-preview';
+      item.className = 'file-item';
       if (/^image\//.test(file.type) && window.URL && URL.createObjectURL) {
         icon = doc.createElement('img');
         icon.className = 'thumb';
