@@ -6,9 +6,10 @@
 
 Both servers get a fresh data dir, the same collection (5 fields + created/updated autodate,
 one indexed text field) seeded with the same records, and the same client (wrk, from Debian's
-packages) with the same connections and duration. Realtime fan-out uses asyncio SSE clients.
+packages) with the same connections and duration, each case run --repeat times alternating
+between the servers (median reported). Realtime fan-out uses the Node client in realtime.mjs.
 """
-import argparse, asyncio, concurrent.futures, json, os, random, re, resource, shutil, socket
+import argparse, concurrent.futures, json, os, random, re, resource, shutil, socket
 import subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -146,52 +147,27 @@ def wrk(s, case, args, ids_file, records):
     return {"rps": rps, "p50": pct(50), "p99": pct(99), "errors": int(non2xx.group(1)) if non2xx else 0, "client_cpu_s": cpu}
 
 
-async def realtime(s, subscribers, writes, rate):
-    host, port = "127.0.0.1", s.port
-    received = [dict() for _ in range(subscribers)]
-    sent = {}
+def realtime(s, subscribers, writes, rate):
+    """Fan-out latency with the Node client (bench/realtime.mjs): cheaper per event than an
+    asyncio one, so it adds less of its own time to what it measures."""
+    out = subprocess.run(["node", os.path.join(ROOT, "bench", "realtime.mjs"), s.url, str(subscribers), str(writes), str(rate)],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"realtime client failed: {out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
-    async def client(i, ready):
-        r, w = await asyncio.open_connection(host, port)
-        w.write(f"GET /api/realtime HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
-        await w.drain()
-        buf = b""
-        cid = None
-        while True:
-            chunk = await r.read(65536)
-            if not chunk:
-                return
-            buf += chunk
-            for m in re.finditer(rb"event:([^\n]*)\ndata:([^\n]*)\n", buf):
-                ev, data = m.group(1).decode(), m.group(2)
-                if ev == "PB_CONNECT" and cid is None:
-                    cid = json.loads(data)["clientId"]
-                    await asyncio.get_running_loop().run_in_executor(None, lambda: http("POST", s.url + "/api/realtime", {"clientId": cid, "subscriptions": ["bench"]}))
-                    ready.set()
-                elif ev == "bench":
-                    n = json.loads(data)["record"]["n"]
-                    received[i].setdefault(n, time.monotonic())
-            last = buf.rfind(b"\n\n")
-            if last >= 0:
-                buf = buf[last + 2:]
 
-    readies = [asyncio.Event() for _ in range(subscribers)]
-    tasks = [asyncio.create_task(client(i, readies[i])) for i in range(subscribers)]
-    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in readies)), 60)
-    loop = asyncio.get_running_loop()
-    for n in range(writes):
-        sent[1_000_000 + n] = time.monotonic()
-        await loop.run_in_executor(None, lambda n=n: http("POST", s.url + "/api/collections/bench/records", {"title": "rt", "n": 1_000_000 + n}))
-        await asyncio.sleep(1.0 / rate)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and sum(len(x) for x in received) < subscribers * writes:
-        await asyncio.sleep(0.1)
-    for t in tasks:
-        t.cancel()
-    lat = sorted((t - sent[n]) * 1000 for rec in received for n, t in rec.items() if n in sent)
-    lost = subscribers * writes - len(lat)
-    q = lambda p: lat[min(len(lat) - 1, int(len(lat) * p))] if lat else float("nan")
-    return {"p50": q(0.5), "p99": q(0.99), "lost": lost}
+def median_run(runs):
+    """The run with the median requests/s (its p99 is reported with it), and all rates."""
+    ordered = sorted(runs, key=lambda r: r["rps"])
+    m = dict(ordered[len(ordered) // 2])
+    m["all_rps"] = [r["rps"] for r in runs]
+    m["errors"] = sum(r["errors"] for r in runs)
+    m["client_cpu_s"] = sum(r["client_cpu_s"] for r in runs) / len(runs)
+    return m
+
+
+CASES = ["list", "filter", "view", "create", "update", "auth"]
 
 
 def main():
@@ -200,53 +176,71 @@ def main():
     ap.add_argument("--bin", help="ferrobase binary (default: build the release one)")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per case and server (the median is reported)")
     args = ap.parse_args()
     records, subs, writes, rate = 10_000, 200, 200, 20
     if args.smoke:
-        args.duration, records, subs, writes, rate = 1, 300, 10, 10, 50
+        args.duration, args.repeat, records, subs, writes, rate = 1, 1, 300, 10, 10, 50
     fb = args.bin
     if not fb:
         subprocess.run(["cargo", "build", "--release", "--locked", "-p", "ferrobase"], cwd=ROOT, check=True)
         fb = os.path.join(ROOT, "target", "release", "ferrobase")
     servers = [Server("pocketbase", pocketbase_bin()), Server("ferrobase", fb)]
-    results = {}
-    for s in servers:
-        s.start()
-        try:
+    results = {s.name: {} for s in servers}
+    ids_files = {}
+    try:
+        # Both servers run side by side; each case alternates between them run by run, so
+        # both see the same machine state (the shared 2-core box drifts by up to 2x).
+        for s in servers:
+            s.start()
             ids = setup(s, records)
-            ids_file = tempfile.NamedTemporaryFile("w", delete=False)
-            ids_file.write("\n".join(random.sample(ids, min(1000, len(ids))))); ids_file.close()
-            r = {"startup_ms": s.startup_ms, "idle_rss_mib": s.idle_rss / 1024,
-                 "binary_mib": os.path.getsize(s.binary) / 2**20}
-            for case in ["list", "filter", "view", "create", "update", "auth"]:
-                r[case] = wrk(s, case, args, ids_file.name, records)
-                print(f"{s.name:10} {case:7} {r[case]['rps']:9.0f} req/s  p99 {r[case]['p99']:.1f} ms  errors {r[case]['errors']}", flush=True)
-            r["realtime"] = asyncio.run(realtime(s, subs, writes, rate))
-            r["peak_rss_mib"] = rss_kib(s.proc.pid, "VmHWM") / 1024
-            os.unlink(ids_file.name)
-            results[s.name] = r
-        finally:
-            s.stop()
+            f = tempfile.NamedTemporaryFile("w", delete=False)
+            f.write("\n".join(random.sample(ids, min(1000, len(ids))))); f.close()
+            ids_files[s.name] = f.name
+            results[s.name].update({"startup_ms": s.startup_ms, "idle_rss_mib": s.idle_rss / 1024,
+                                    "binary_mib": os.path.getsize(s.binary) / 2**20})
+        for case in CASES:
+            runs = {s.name: [] for s in servers}
+            for rep in range(args.repeat):
+                for s in (servers if rep % 2 == 0 else servers[::-1]):
+                    r = wrk(s, case, args, ids_files[s.name], records)
+                    runs[s.name].append(r)
+                    print(f"{s.name:10} {case:7} run {rep + 1}: {r['rps']:9.0f} req/s  p99 {r['p99']:.1f} ms  errors {r['errors']}", flush=True)
+            for s in servers:
+                results[s.name][case] = median_run(runs[s.name])
+        for s in servers:
+            rts = [realtime(s, subs, writes, rate) for _ in range(max(1, min(args.repeat, 2)))]
+            results[s.name]["realtime"] = sorted(rts, key=lambda r: r["p99"])[len(rts) // 2]
+            print(f"{s.name:10} realtime: " + ", ".join(f"p50 {r['p50']:.1f} / p99 {r['p99']:.1f} ms, lost {r['lost']}" for r in rts), flush=True)
+            results[s.name]["peak_rss_mib"] = rss_kib(s.proc.pid, "VmHWM") / 1024
+    finally:
+        for s in servers:
+            if hasattr(s, "proc"):
+                s.stop()
+        for f in ids_files.values():
+            os.unlink(f)
     pb, fbr = results["pocketbase"], results["ferrobase"]
-    rows = [f"| case | PocketBase req/s (p99 ms) | Ferrobase req/s (p99 ms) | ratio |", "|---|---:|---:|---:|"]
-    for case in ["list", "filter", "view", "create", "update", "auth"]:
+    rows = ["| case | PocketBase req/s (p99 ms) | Ferrobase req/s (p99 ms) | ratio | runs (PB / FB req/s) |", "|---|---:|---:|---:|---|"]
+    for case in CASES:
         a, b = pb[case], fbr[case]
-        rows.append(f"| {case} | {a['rps']:.0f} ({a['p99']:.1f}) | {b['rps']:.0f} ({b['p99']:.1f}) | {b['rps'] / a['rps']:.2f}x |")
+        spread = " ".join(f"{x:.0f}" for x in a["all_rps"]) + " / " + " ".join(f"{x:.0f}" for x in b["all_rps"])
+        rows.append(f"| {case} | {a['rps']:.0f} ({a['p99']:.1f}) | {b['rps']:.0f} ({b['p99']:.1f}) | {b['rps'] / a['rps']:.2f}x | {spread} |")
     rt_a, rt_b = pb["realtime"], fbr["realtime"]
-    rows.append(f"| realtime {subs}x{writes} @ {rate}/s: p50 / p99 ms, lost | {rt_a['p50']:.1f} / {rt_a['p99']:.1f}, {rt_a['lost']} | {rt_b['p50']:.1f} / {rt_b['p99']:.1f}, {rt_b['lost']} | p99 {rt_a['p99'] / max(rt_b['p99'], 0.001):.2f}x lower |")
+    rows.append(f"| realtime {subs}x{writes} @ {rate}/s: p50 / p99 ms, lost | {rt_a['p50']:.1f} / {rt_a['p99']:.1f}, {rt_a['lost']} | {rt_b['p50']:.1f} / {rt_b['p99']:.1f}, {rt_b['lost']} | p99 {rt_a['p99'] / max(rt_b['p99'], 0.001):.2f}x lower | |")
     for key, label in [("peak_rss_mib", "peak RSS MiB"), ("idle_rss_mib", "idle RSS MiB"), ("startup_ms", "start-up to healthy ms"), ("binary_mib", "binary MiB")]:
-        rows.append(f"| {label} | {pb[key]:.1f} | {fbr[key]:.1f} | {fbr[key] / max(pb[key], 0.001):.2f}x |")
+        rows.append(f"| {label} | {pb[key]:.1f} | {fbr[key]:.1f} | {fbr[key] / max(pb[key], 0.001):.2f}x | |")
     cpu = " / ".join(f"{c}: {pb[c]['client_cpu_s']:.1f}s, {fbr[c]['client_cpu_s']:.1f}s" for c in ["list", "create"])
     table = "\n".join(rows)
-    header = (f"Run {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.duration}s; "
-              f"{records} seeded records{' (smoke mode)' if args.smoke else ''}. wrk client CPU (PB, FB): {cpu}.\n\n")
+    header = (f"Run {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.duration}s, "
+              f"median of {args.repeat} runs per case; {records} seeded records{' (smoke mode)' if args.smoke else ''}. "
+              f"wrk client CPU per run (PB, FB): {cpu}.\n\n")
     print("\n" + header + table)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     out = os.path.join(ROOT, "bench", "results", ("smoke-" if args.smoke else "") + time.strftime("%Y%m%d-%H%M%S") + ".md")
     with open(out, "w") as f:
         f.write(header + table + "\n")
     print(f"\nsaved {out}")
-    errors = sum(r[c]["errors"] for r in results.values() for c in ["list", "filter", "view", "create", "update", "auth"])
+    errors = sum(r[c]["errors"] for r in results.values() for c in CASES)
     if errors:
         print(f"warning: {errors} non-2xx responses", file=sys.stderr)
 

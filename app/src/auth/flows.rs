@@ -131,8 +131,7 @@ pub async fn system_update(
             }) {
                 values.insert(f.name.clone(), json!(ids::now()));
             }
-            records::update(conn, &c2, &id2, &values)?;
-            let r = records::find_by_id(conn, &c2, &id2)?
+            let r = records::update(conn, &c2, &id2, &values)?
                 .ok_or(crate::db::DbError::Internal("record vanished".into()))?;
             let change = Change {
                 action: Action::Update,

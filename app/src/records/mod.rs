@@ -186,11 +186,12 @@ fn row_to_record(c: &Collection, row: &rusqlite::Row<'_>) -> rusqlite::Result<Re
 pub fn find_by_id(conn: &Connection, c: &Collection, id: &str) -> Result<Option<Record>, DbError> {
     let q = select_all(c)
         .and_where(Expr::col(col("id")).eq(id))
-        .limit(1)
         .to_owned();
-    Ok(db::query_rows(conn, &q, |r| row_to_record(c, r))?
-        .into_iter()
-        .next())
+    Ok(
+        db::query_rows_limit(conn, &q, 1, 0, |r| row_to_record(c, r))?
+            .into_iter()
+            .next(),
+    )
 }
 
 /// Reads the first record whose `field` equals `value` (case-insensitively for emails, as
@@ -209,10 +210,12 @@ pub fn find_by_field(
     } else {
         Expr::col(col(field)).eq(value)
     };
-    let q = select_all(c).and_where(cond).limit(1).to_owned();
-    Ok(db::query_rows(conn, &q, |r| row_to_record(c, r))?
-        .into_iter()
-        .next())
+    let q = select_all(c).and_where(cond).to_owned();
+    Ok(
+        db::query_rows_limit(conn, &q, 1, 0, |r| row_to_record(c, r))?
+            .into_iter()
+            .next(),
+    )
 }
 
 fn escape_like(s: &str) -> String {
@@ -249,8 +252,7 @@ pub fn list(
         };
         q.order_by_expr(o.clone().into_expr(), dir);
     }
-    q.limit(limit).offset(offset);
-    let items = db::query_rows(conn, &q, |r| row_to_record(c, r))?;
+    let items = db::query_rows_limit(conn, &q, limit, offset, |r| row_to_record(c, r))?;
     let total = if count {
         let mut cq = Query::select();
         cq.expr(Expr::cust("COUNT(*)"))
@@ -278,17 +280,17 @@ pub fn find_where(
         .columns(c.fields.iter().map(|f| (col("m"), col(&f.name))))
         .from_as(col(&c.name), col("m"))
         .and_where(cond.clone().into_expr())
-        .limit(limit)
         .to_owned();
-    db::query_rows(conn, &q, |r| row_to_record(c, r))
+    db::query_rows_limit(conn, &q, limit, 0, |r| row_to_record(c, r))
 }
 
-/// Inserts a record from storage values (already cast; see [`cast_input`]).
+/// Inserts a record from storage values (already cast; see [`cast_input`]) and returns it as
+/// stored (`INSERT … RETURNING`, so no second statement reads it back).
 pub fn insert(
     conn: &Connection,
     c: &Collection,
     values: &Map<String, Value>,
-) -> Result<(), DbError> {
+) -> Result<Record, DbError> {
     let mut cols = Vec::new();
     let mut vals: Vec<sea_query::SimpleExpr> = Vec::new();
     for f in &c.fields {
@@ -301,18 +303,27 @@ pub fn insert(
         .into_table(col(&c.name))
         .columns(cols)
         .values_panic(vals)
+        .returning(returning_all(c))
         .to_owned();
-    db::execute(conn, &q)?;
-    Ok(())
+    db::query_returning(conn, &q, |r| row_to_record(c, r))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| DbError::Internal("INSERT returned no row".into()))
 }
 
-/// Updates the given columns of a record.
+/// Every field of `c`, in field order (what [`row_to_record`] reads).
+fn returning_all(c: &Collection) -> sea_query::ReturningClause {
+    Query::returning().columns(c.fields.iter().map(|f| col(&f.name)))
+}
+
+/// Updates the given columns of a record and returns it as stored (`UPDATE … RETURNING`), or
+/// `None` when no such record exists. With no columns to change, the record is read as it is.
 pub fn update(
     conn: &Connection,
     c: &Collection,
     id: &str,
     values: &Map<String, Value>,
-) -> Result<usize, DbError> {
+) -> Result<Option<Record>, DbError> {
     let mut q = Query::update();
     q.table(col(&c.name));
     let mut any = false;
@@ -323,13 +334,15 @@ pub fn update(
         }
     }
     if !any {
-        return Ok(0);
+        return find_by_id(conn, c, id);
     }
     q.and_where(Expr::col(col("id")).eq(id));
-    db::execute(conn, &q)
+    q.returning(returning_all(c));
+    Ok(db::query_returning(conn, &q, |r| row_to_record(c, r))?
+        .into_iter()
+        .next())
 }
 
-/// Deletes a record by id.
 pub fn delete(conn: &Connection, c: &Collection, id: &str) -> Result<usize, DbError> {
     let q = Query::delete()
         .from_table(col(&c.name))

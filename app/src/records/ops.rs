@@ -352,14 +352,14 @@ pub fn create(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    super::insert(conn, c, &values).map_err(|e| map_write_error(e, c, &values, MSG))?;
+    let record =
+        super::insert(conn, c, &values).map_err(|e| map_write_error(e, c, &values, MSG))?;
     if let Access::Where(_) = access
         && super::find_where(conn, c, &id_and(&access, &id), 1)?.is_empty()
     {
         // The caller's savepoint is rolled back by the writer when this error returns.
         return Err(RecordError::BadRequest(MSG.into()));
     }
-    let record = super::find_by_id(conn, c, &id)?.ok_or(RecordError::NotFound)?;
     tx.changes.push(Change {
         action: Action::Create,
         collection: c.clone(),
@@ -404,8 +404,9 @@ pub fn update(
     })?;
     values.extend(auth_values);
     check_relations(conn, registry, c, &values, MSG)?;
-    super::update(conn, c, id, &values).map_err(|e| map_write_error(e, c, &values, MSG))?;
-    let record = super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)?;
+    let record = super::update(conn, c, id, &values)
+        .map_err(|e| map_write_error(e, c, &values, MSG))?
+        .ok_or(RecordError::NotFound)?;
     tx.changes.push(Change {
         action: Action::Update,
         collection: c.clone(),
@@ -546,8 +547,7 @@ fn cascade(
                             Value::String(String::new())
                         },
                     );
-                    super::update(conn, other, r.id(), &values)?;
-                    if let Some(updated) = super::find_by_id(conn, other, r.id())? {
+                    if let Some(updated) = super::update(conn, other, r.id(), &values)? {
                         changes.push(Change {
                             action: Action::Update,
                             collection: other.clone(),
