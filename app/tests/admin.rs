@@ -384,3 +384,88 @@ async fn records_written_in_the_dashboard_are_escaped_and_reach_the_api() {
         assert_eq!(code, exists);
     }
 }
+
+#[tokio::test]
+async fn settings_are_saved_and_a_test_mail_reaches_a_real_smtp_listener() {
+    let s = Server::start(BIN).await;
+    let sink = ferrobase_tests::SmtpSink::start().await;
+    let http = client();
+    let token = s.superuser_token().await;
+    let (_, cookie, csrf) = sign_in(&s, &http, SUPERUSER_PASSWORD).await;
+    let port = sink.port.to_string();
+    let r = http
+        .post(format!("{}/_/settings", s.url))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("meta.appName", "Dash <b>Test</b>"),
+            ("meta.appURL", "https://app.example.com"),
+            ("meta.senderName", "Support"),
+            ("meta.senderAddress", "support@example.com"),
+            ("smtp.enabled", "on"),
+            ("smtp.host", "127.0.0.1"),
+            ("smtp.port", port.as_str()),
+            ("smtp.password", "s3cret-smtp"),
+            ("batch.enabled", "on"),
+            ("batch.maxRequests", "7"),
+            ("batch.timeout", "3"),
+            ("batch.maxBodySize", "0"),
+            ("trustedProxy.headers", "X-Forwarded-For"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, settings) = s.call("GET", "/api/settings", Some(&token), None).await;
+    assert_eq!(settings["meta"]["appName"], "Dash <b>Test</b>");
+    assert_eq!(settings["smtp"]["port"], sink.port);
+    assert_eq!(settings["batch"]["maxRequests"], 7);
+    assert_eq!(settings["batch"]["enabled"], true);
+    assert_eq!(
+        settings["trustedProxy"]["headers"],
+        json!(["X-Forwarded-For"])
+    );
+
+    // The stored SMTP password never reaches the page; the app name is escaped.
+    let html = http
+        .get(format!("{}/_/settings", s.url))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("s3cret-smtp"));
+    assert!(html.contains("Dash &lt;b&gt;Test&lt;&#x2F;b&gt;"));
+
+    // A letter in a number is refused and nothing changes.
+    let r = http
+        .post(format!("{}/_/settings", s.url))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("meta.appName", "Other"),
+            ("smtp.port", "25x"),
+            ("batch.maxRequests", "7"),
+            ("batch.timeout", "3"),
+            ("batch.maxBodySize", "0"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (_, settings) = s.call("GET", "/api/settings", Some(&token), None).await;
+    assert_eq!(settings["meta"]["appName"], "Dash <b>Test</b>");
+
+    let r = http
+        .post(format!("{}/_/settings/test-mail", s.url))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("to", "ops@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let mail = sink.wait_for("ops@example.com").await;
+    assert!(mail.text.contains("This is a test mail"), "{}", mail.text);
+}
