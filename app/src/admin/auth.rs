@@ -110,15 +110,7 @@ pub(super) async fn login(State(app): State<App>, post: PreSessionPost) -> Admin
             .read(move |conn| records::find_by_field(conn, &c2, "email", &e2))
             .await?
     };
-    // bcrypt runs for unknown addresses too, so both take the same time.
-    let hash = found
-        .as_ref()
-        .and_then(|r| r.get_str("password"))
-        .unwrap_or(password::dummy_hash())
-        .to_string();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&pass, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = password::verify_record(found.as_ref(), pass).await;
     let refuse = |message: &str, status: StatusCode| {
         let mut ctx = tera::Context::new();
         ctx.insert("email", &email);

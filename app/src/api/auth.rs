@@ -161,16 +161,7 @@ async fn auth_with_password(
             Ok(None)
         })
         .await?;
-    // bcrypt runs off the async workers, and runs even for unknown identities so both cases
-    // take the same time.
-    let hash = found
-        .as_ref()
-        .and_then(|r| r.get_str("password"))
-        .unwrap_or(password::dummy_hash())
-        .to_string();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&pass, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = password::verify_record(found.as_ref(), pass).await;
     let record = match (found, ok) {
         (Some(r), true) => r,
         _ => return Err(ApiError::bad_request("Failed to authenticate.")),

@@ -22,6 +22,20 @@ pub fn dummy_hash() -> &'static str {
     H.get_or_init(|| bcrypt::hash("ferrobase-dummy-password", DEFAULT_COST).unwrap_or_default())
 }
 
+/// Checks `password` against the `password` hash of `record` off the async workers. Without a
+/// record (unknown identity) it checks against [`dummy_hash`], so both cases take as long and
+/// the answer does not tell which accounts exist.
+pub async fn verify_record(record: Option<&crate::records::Record>, password: String) -> bool {
+    let hash = record
+        .and_then(|r| r.get_str("password"))
+        .unwrap_or(dummy_hash())
+        .to_string();
+    let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
+        .await
+        .unwrap_or(false);
+    ok && record.is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
