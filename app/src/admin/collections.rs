@@ -246,13 +246,7 @@ pub(super) async fn delete(
             c.name
         )));
     }
-    app.collections()
-        .delete(&c.id)
-        .await
-        .map_err(|e| ApiError::from_schema(e, "Failed to delete collection."))?;
-    if let Err(e) = app.storage().delete_prefix(&c.id).await {
-        tracing::warn!(error = %e, collection = %c.id, "could not remove the collection's files");
-    }
+    crate::api::collections::delete_collection(&app, &c.id).await?;
     tracing::info!(collection = %c.name, superuser = %post.admin.record.id(), "collection deleted in the dashboard");
     Ok(see_other("/_/collections?flash=collection-deleted"))
 }

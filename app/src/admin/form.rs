@@ -211,26 +211,6 @@ fn set_path(v: &mut Value, path: &str, value: Value) {
     }
 }
 
-/// The value of an option as the form shows it.
-fn show(v: &Value, kind: Kind) -> String {
-    match (kind, v) {
-        (Kind::List, Value::Array(a)) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| x.to_string())
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        (_, Value::Null) => String::new(),
-        (_, Value::String(s)) => s.clone(),
-        (_, Value::Number(n)) => n.to_string(),
-        (_, Value::Bool(b)) => b.to_string(),
-        (_, other) => other.to_string(),
-    }
-}
-
 /// Reads one option from the form. `Err` is a message for the input.
 fn read(form: &FormData, name: &str, kind: Kind) -> Result<Value, &'static str> {
     let raw = form.text(name).trim();
@@ -394,7 +374,7 @@ pub fn editor_view(draft: &Value, errors: &Map<String, Value>, registry: &Regist
                 .map(|Opt(key, label, kind)| {
                     json!({
                         "key": key, "label": label, "kind": kind.as_str(),
-                        "value": show(&f[*key], *kind),
+                        "value": super::display(&f[*key]),
                         "checked": f[*key].as_bool().unwrap_or(false),
                         "error": err(&format!("fields.{i}.{key}")),
                     })
@@ -441,7 +421,7 @@ pub fn editor_view(draft: &Value, errors: &Map<String, Value>, registry: &Regist
                 let v = get_path(draft, path);
                 json!({
                     "key": path, "label": label, "kind": kind.as_str(),
-                    "value": show(v, *kind), "checked": v.as_bool().unwrap_or(false),
+                    "value": super::display(v), "checked": v.as_bool().unwrap_or(false),
                     "error": err(path),
                 })
             })

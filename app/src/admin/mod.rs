@@ -22,6 +22,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+use serde_json::Value;
+
 use crate::App;
 use crate::api::ApiError;
 use crate::api::extract::Upload;
@@ -420,6 +422,17 @@ pub(crate) fn base_context(app: &App, admin: &Admin, active: &str) -> tera::Cont
     });
     ctx.insert("nav_collections", &nav);
     ctx
+}
+
+/// A JSON value as a person reads it in an input or a table cell: strings as they are, lists
+/// comma separated, nothing for `null`.
+pub(crate) fn display(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(display).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
 }
 
 /// Known flash messages, chosen by a code in the query (`?flash=saved`): no text from the

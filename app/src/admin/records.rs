@@ -101,20 +101,7 @@ fn cell(c: &Collection, f: &Field, r: &Record, token: Option<&str>) -> Value {
             json!({"kind": "relation", "collection": collection_id, "ids": ids})
         }
         _ => {
-            let text = match &v {
-                Value::Null => String::new(),
-                Value::String(s) => s.clone(),
-                Value::Array(a) => a
-                    .iter()
-                    .map(|x| {
-                        x.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| x.to_string())
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                other => other.to_string(),
-            };
+            let text = super::display(&v);
             let mono = f.name == "id"
                 || matches!(f.kind, FieldKind::Date { .. } | FieldKind::Autodate { .. });
             json!({"kind": "text", "text": truncate(&text, 120), "title": truncate(&text, 2000), "mono": mono})

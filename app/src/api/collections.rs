@@ -110,17 +110,23 @@ async fn update(
     Ok(Json(c.to_json()))
 }
 
+/// Deletes a collection (the API and the dashboard), then its stored files.
+pub(crate) async fn delete_collection(app: &App, id_or_name: &str) -> ApiResult<()> {
+    let cid = app.collections().get(id_or_name).map(|c| c.id.clone());
+    app.collections()
+        .delete(id_or_name)
+        .await
+        .map_err(|e| ApiError::from_schema(e, "Failed to delete collection."))?;
+    remove_files(app, cid).await;
+    Ok(())
+}
+
 async fn remove(
     State(app): State<App>,
     _su: Superuser,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let cid = app.collections().get(&id).map(|c| c.id.clone());
-    app.collections()
-        .delete(&id)
-        .await
-        .map_err(|e| ApiError::from_schema(e, "Failed to delete collection."))?;
-    remove_files(&app, cid).await;
+    delete_collection(&app, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -115,16 +115,9 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// What a connection is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Writer,
-    Reader,
-}
-
-fn configure(conn: &Connection, opts: &DbOptions, role: Role) -> Result<(), DbError> {
+fn configure(conn: &Connection, opts: &DbOptions, writer: bool) -> Result<(), DbError> {
     conn.busy_timeout(std::time::Duration::from_millis(opts.busy_timeout_ms))?;
-    if role == Role::Writer {
+    if writer {
         // journal_mode is persistent in the file; setting it on the writer (which opens first) is
         // enough, but every other pragma below is per connection.
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -140,7 +133,7 @@ fn configure(conn: &Connection, opts: &DbOptions, role: Role) -> Result<(), DbEr
          PRAGMA journal_size_limit=67108864;",
         opts.cache_kib
     ))?;
-    if role == Role::Reader {
+    if !writer {
         conn.execute_batch("PRAGMA query_only=1;")?;
     }
     conn.set_prepared_statement_cache_capacity(256);
@@ -160,7 +153,7 @@ impl Db {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )?;
-        configure(&writer_conn, &opts, Role::Writer)?;
+        configure(&writer_conn, &opts, true)?;
 
         let (wtx, wrx) = crossbeam_channel::unbounded::<WriteJob>();
         thread::Builder::new()
@@ -175,7 +168,7 @@ impl Db {
                     | OpenFlags::SQLITE_OPEN_NO_MUTEX
                     | OpenFlags::SQLITE_OPEN_URI,
             )?;
-            configure(&conn, &opts, Role::Reader)?;
+            configure(&conn, &opts, false)?;
             let rx = rrx.clone();
             thread::Builder::new()
                 .name(format!("fb-reader-{i}"))

@@ -251,42 +251,41 @@ fn internal_tables(conn: &Connection, collections: &[Collection]) -> Result<Vec<
         .collect())
 }
 
-/// Parses and compiles one rule of `c` (the raw error when it does not).
-fn compile_rule(
-    rule: &str,
-    c: &Collection,
-    env: &crate::query::compile::Env<'_>,
-) -> Result<(), String> {
-    let expr = crate::query::fexpr::parse(rule).map_err(|e| e.to_string())?;
-    crate::query::compile::compile(&expr, c, "m", env)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// The registry rules of `c` compile against: the other collections plus `c` as given.
+fn registry_with<'a>(others: impl Iterator<Item = &'a Collection>, c: &Collection) -> Registry {
+    let mut view: Vec<Collection> = others.filter(|o| o.id != c.id).cloned().collect();
+    view.push(c.clone());
+    Registry::from_list(view)
 }
 
-/// Checks one rule of the (unsaved) collection `c` against the other collections, as saving
-/// would: the message saving would give, or `None` when the rule is valid. Used for live checks.
-pub fn check_rule(registry: &Registry, c: &Collection, rule: &str) -> Option<String> {
+/// Why one rule of `c` does not parse or compile against `registry` (as saving reports it).
+fn rule_problem(registry: &Registry, c: &Collection, rule: &str) -> Option<String> {
     if rule.trim().is_empty() {
         return None;
     }
-    let mut view: Vec<Collection> = registry
-        .all()
-        .iter()
-        .filter(|o| o.id != c.id)
-        .map(|o| (**o).clone())
-        .collect();
-    view.push(c.clone());
-    let registry = Registry::from_list(view);
     let request = crate::query::compile::RequestInfo::default();
     let env = crate::query::compile::Env {
-        registry: &registry,
+        registry,
         request: &request,
         trusted: true,
         superuser: false,
     };
-    compile_rule(rule, c, &env)
+    crate::query::fexpr::parse(rule)
+        .map_err(|e| e.to_string())
+        .and_then(|expr| {
+            crate::query::compile::compile(&expr, c, "m", &env)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
         .err()
         .map(|raw| format!("Invalid rule. Raw error: {raw}."))
+}
+
+/// Checks one rule of the (unsaved) collection `c` against the other collections, exactly as
+/// saving would: the message saving would give, or `None`. Used for live checks.
+pub fn check_rule(registry: &Registry, c: &Collection, rule: &str) -> Option<String> {
+    let view = registry_with(registry.all().iter().map(|o| &**o), c);
+    rule_problem(&view, c, rule)
 }
 
 /// Checks a normalised collection against the others. `old` is the stored version when
@@ -453,16 +452,7 @@ pub fn validate(
     }
 
     // Rules must parse and compile against the new schema (names, relation paths).
-    let mut view: Vec<Collection> = all.iter().filter(|o| o.id != c.id).cloned().collect();
-    view.push(c.clone());
-    let registry = Registry::from_list(view);
-    let request = crate::query::compile::RequestInfo::default();
-    let env = crate::query::compile::Env {
-        registry: &registry,
-        request: &request,
-        trusted: true,
-        superuser: false,
-    };
+    let registry = registry_with(all.iter(), c);
     let mut rules: Vec<(&str, &Option<String>)> = vec![
         ("listRule", &c.rules.list),
         ("viewRule", &c.rules.view),
@@ -475,15 +465,8 @@ pub fn validate(
         rules.push(("manageRule", &a.manage_rule));
     }
     for (key, rule) in rules {
-        let Some(rule) = rule.as_deref().filter(|r| !r.trim().is_empty()) else {
-            continue;
-        };
-        if let Err(raw) = compile_rule(rule, c, &env) {
-            e.add(
-                &[key],
-                "validation_invalid_rule",
-                &format!("Invalid rule. Raw error: {raw}."),
-            );
+        if let Some(problem) = rule.as_deref().and_then(|r| rule_problem(&registry, c, r)) {
+            e.add(&[key], "validation_invalid_rule", &problem);
         }
     }
 
