@@ -7,6 +7,13 @@
 //! runs each job inside its own `SAVEPOINT` so a failing job rolls back alone, commits once, and
 //! only then answers every caller. Nobody is told "done" before the commit is durable.
 //!
+//! Checkpoints (copying committed WAL pages back into the database file, with its fsyncs) run on
+//! a third kind of thread, the checkpointer, so the writer never stalls on them: a WAL hook on
+//! the writer's connection nudges it once the WAL holds [`DbOptions::checkpoint_pages`] pages.
+//! Under sustained writes the WAL can only restart from its beginning after a checkpoint that
+//! leaves nothing behind, so past [`DbOptions::checkpoint_hard_pages`] the writer checkpoints
+//! the (by then mostly copied) rest itself, as SQLite's auto-checkpoint would.
+//!
 //! Reads go to a small pool of reader threads, each owning a `query_only` connection; under WAL
 //! they never block the writer nor each other. Pragmas are applied to *every* connection as it is
 //! opened, never to "whichever pooled connection runs a PRAGMA".
@@ -83,6 +90,10 @@ pub struct DbOptions {
     /// Page cache per connection, in KiB.
     pub cache_kib: i64,
     pub busy_timeout_ms: u64,
+    /// WAL size (pages) at which the checkpointer is asked to copy the WAL back.
+    pub checkpoint_pages: i32,
+    /// WAL size (pages) at which the writer checkpoints itself after a commit.
+    pub checkpoint_hard_pages: i32,
 }
 
 impl Default for DbOptions {
@@ -91,6 +102,8 @@ impl Default for DbOptions {
             readers: 2,
             cache_kib: 16_000,
             busy_timeout_ms: 10_000,
+            checkpoint_pages: 1000,
+            checkpoint_hard_pages: 8000,
         }
     }
 }
@@ -155,10 +168,32 @@ impl Db {
         )?;
         configure(&writer_conn, &opts, true)?;
 
+        // The checkpointer's own connection; nudges coalesce in a one-slot channel.
+        let ckpt_conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        ckpt_conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
+        let (ntx, nrx) = crossbeam_channel::bounded::<()>(1);
+        thread::Builder::new()
+            .name("fb-checkpoint".into())
+            .spawn(move || checkpoint_loop(ckpt_conn, nrx))?;
+
         let (wtx, wrx) = crossbeam_channel::unbounded::<WriteJob>();
+        let wal = WalTrigger {
+            nudge: ntx,
+            soft: opts.checkpoint_pages.max(1),
+            hard: opts.checkpoint_hard_pages.max(opts.checkpoint_pages.max(1)),
+        };
         thread::Builder::new()
             .name("fb-writer".into())
-            .spawn(move || writer_loop(writer_conn, wrx))?;
+            .spawn(move || {
+                WAL_TRIGGER.with(|t| *t.borrow_mut() = Some(wal));
+                writer_conn.wal_hook(Some(on_wal_commit));
+                writer_loop(writer_conn, wrx)
+            })?;
 
         let (rtx, rrx) = crossbeam_channel::unbounded::<ReadJob>();
         for i in 0..opts.readers.max(1) {
@@ -312,6 +347,48 @@ where
         }
     });
     (job, rx)
+}
+
+/// When the writer's connection asks for checkpoints (see the module docs).
+struct WalTrigger {
+    nudge: Sender<()>,
+    soft: i32,
+    hard: i32,
+}
+
+thread_local! {
+    /// Set on the writer thread only: `on_wal_commit` runs there, inside `COMMIT`.
+    static WAL_TRIGGER: std::cell::RefCell<Option<WalTrigger>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The writer connection's WAL hook, called after each commit with the WAL's size in pages.
+/// Registering it replaces SQLite's auto-checkpoint, which this takes over.
+fn on_wal_commit(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_TRIGGER.with(|t| {
+        let t = t.borrow();
+        let Some(t) = t.as_ref() else {
+            return Ok(());
+        };
+        if pages >= t.hard {
+            // Errors (e.g. the checkpointer holds the checkpoint lock right now) are not the
+            // commit's: the commit already happened. The next commit tries again.
+            if let Err(e) = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE) {
+                tracing::debug!(error = %e, "writer checkpoint skipped");
+            }
+        } else if pages >= t.soft {
+            let _ = t.nudge.try_send(());
+        }
+        Ok(())
+    })
+}
+
+fn checkpoint_loop(conn: Connection, nudges: Receiver<()>) {
+    // Ends when the writer thread (which owns the only sender) has ended.
+    while nudges.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
 }
 
 fn reader_loop(conn: Connection, rx: Receiver<ReadJob>) {
@@ -558,5 +635,60 @@ mod tests {
             .read(|c| c.execute_batch("CREATE TABLE x (a)").map_err(DbError::from))
             .await;
         assert!(r.is_err());
+    }
+
+    /// Writes ~200 pages in small commits and waits until the database file (not only the
+    /// WAL) holds them: checkpoints happen although SQLite's auto-checkpoint is replaced.
+    async fn checkpoints_reach_the_file(opts: DbOptions) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.db");
+        let db = Db::open(&path, opts).unwrap();
+        db.write(|c| {
+            c.execute_batch("CREATE TABLE t (v BLOB)")?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+        for _ in 0..100 {
+            db.write(|c| {
+                c.execute("INSERT INTO t VALUES (zeroblob(8000))", [])?;
+                Ok::<_, DbError>(())
+            })
+            .await
+            .unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let len = std::fs::metadata(&path).unwrap().len();
+            if len >= 150 * 4096 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "database file still {len} bytes: the WAL was never checkpointed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn checkpointer_copies_the_wal_back() {
+        checkpoints_reach_the_file(DbOptions {
+            checkpoint_pages: 20,
+            checkpoint_hard_pages: 1_000_000,
+            ..DbOptions::default()
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn writer_checkpoints_past_the_hard_limit() {
+        // soft == hard: the checkpointer is never asked, the writer does it.
+        checkpoints_reach_the_file(DbOptions {
+            checkpoint_pages: 20,
+            checkpoint_hard_pages: 20,
+            ..DbOptions::default()
+        })
+        .await;
     }
 }
