@@ -488,6 +488,23 @@ pub fn query_rows_limit<T>(
     run_select(conn, &sql, &values, f)
 }
 
+/// Runs SQL text (a statement built with sea-query once and cached, see
+/// `schema::collection::StatementCache`) with `values` bound in order, mapping each row.
+pub fn query_sql<T>(
+    conn: &Connection,
+    sql: &str,
+    values: Vec<sea_query::Value>,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, DbError> {
+    let values = sea_query_rusqlite::RusqliteValues(
+        values
+            .into_iter()
+            .map(sea_query_rusqlite::RusqliteValue)
+            .collect(),
+    );
+    run_select(conn, sql, &values, f)
+}
+
 /// Runs an INSERT/UPDATE/DELETE with a `RETURNING` clause and maps each returned row.
 pub fn query_returning<T>(
     conn: &Connection,

@@ -12,10 +12,12 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_query::{Alias, Expr, ExprTrait, Query, SqliteQueryBuilder};
+use sea_query_rusqlite::RusqliteBinder;
 use serde_json::{Map, Value, json};
 
 use crate::db::{self, DbError, value_ref_to_json};
+use crate::schema::collection::StatementKey;
 use crate::schema::{Collection, Field, FieldKind};
 
 /// What happened to a record.
@@ -184,14 +186,24 @@ fn row_to_record(c: &Collection, row: &rusqlite::Row<'_>) -> rusqlite::Result<Re
 
 /// Reads one record by id.
 pub fn find_by_id(conn: &Connection, c: &Collection, id: &str) -> Result<Option<Record>, DbError> {
-    let q = select_all(c)
-        .and_where(Expr::col(col("id")).eq(id))
-        .to_owned();
+    let sql = format!("{} WHERE \"m\".\"id\" = ? LIMIT 1", select_prefix(c));
     Ok(
-        db::query_rows_limit(conn, &q, 1, 0, |r| row_to_record(c, r))?
+        db::query_sql(conn, &sql, vec![id.into()], |r| row_to_record(c, r))?
             .into_iter()
             .next(),
     )
+}
+
+/// `SELECT "m".<every field> FROM <table> AS "m"` (what [`row_to_record`] reads), built once
+/// per collection.
+fn select_prefix(c: &Collection) -> Arc<str> {
+    c.statements
+        .get_or_build(c, StatementKey::SelectPrefix, || {
+            let mut q = Query::select();
+            q.columns(c.fields.iter().map(|f| (col("m"), col(&f.name))))
+                .from_as(col(&c.name), col("m"));
+            q.to_string(SqliteQueryBuilder)
+        })
 }
 
 /// Reads the first record whose `field` equals `value` (case-insensitively for emails, as
@@ -276,12 +288,23 @@ pub fn find_where(
     cond: &crate::query::compile::Frag,
     limit: u64,
 ) -> Result<Vec<Record>, DbError> {
-    let q = Query::select()
-        .columns(c.fields.iter().map(|f| (col("m"), col(&f.name))))
-        .from_as(col(&c.name), col("m"))
-        .and_where(cond.clone().into_expr())
-        .to_owned();
-    db::query_rows_limit(conn, &q, limit, 0, |r| row_to_record(c, r))
+    // The limit is an integer literal, not bound (see `db::query_rows_limit`).
+    let sql = format!("{} WHERE {} LIMIT {limit}", select_prefix(c), cond.sql);
+    db::query_sql(conn, &sql, cond.values.clone(), |r| row_to_record(c, r))
+}
+
+/// Which fields of `c` `values` sets, and their storage values in field order.
+fn present(c: &Collection, values: &Map<String, Value>) -> (Vec<bool>, Vec<sea_query::Value>) {
+    let mut mask = Vec::with_capacity(c.fields.len());
+    let mut vals = Vec::new();
+    for f in &c.fields {
+        let v = values.get(&f.name);
+        mask.push(v.is_some());
+        if let Some(v) = v {
+            vals.push(storage_value(f, v));
+        }
+    }
+    (mask, vals)
 }
 
 /// Inserts a record from storage values (already cast; see [`cast_input`]) and returns it as
@@ -291,24 +314,30 @@ pub fn insert(
     c: &Collection,
     values: &Map<String, Value>,
 ) -> Result<Record, DbError> {
-    let mut cols = Vec::new();
-    let mut vals: Vec<sea_query::SimpleExpr> = Vec::new();
-    for f in &c.fields {
-        if let Some(v) = values.get(&f.name) {
-            cols.push(col(&f.name));
-            vals.push(storage_value(f, v).into());
-        }
-    }
-    let q = Query::insert()
-        .into_table(col(&c.name))
-        .columns(cols)
-        .values_panic(vals)
-        .returning(returning_all(c))
-        .to_owned();
-    db::query_returning(conn, &q, |r| row_to_record(c, r))?
+    let (mask, vals) = present(c, values);
+    let sql = c
+        .statements
+        .get_or_build(c, StatementKey::Insert(mask.clone()), || {
+            let mut q = Query::insert();
+            q.into_table(col(&c.name))
+                .columns(set_columns(c, &mask))
+                .values_panic(vals.iter().cloned().map(sea_query::SimpleExpr::from))
+                .returning(returning_all(c));
+            q.build_rusqlite(SqliteQueryBuilder).0
+        });
+    db::query_sql(conn, &sql, vals, |r| row_to_record(c, r))?
         .into_iter()
         .next()
         .ok_or_else(|| DbError::Internal("INSERT returned no row".into()))
+}
+
+fn set_columns(c: &Collection, mask: &[bool]) -> Vec<Alias> {
+    c.fields
+        .iter()
+        .zip(mask)
+        .filter(|(_, set)| **set)
+        .map(|(f, _)| col(&f.name))
+        .collect()
 }
 
 /// Every field of `c`, in field order (what [`row_to_record`] reads).
@@ -324,21 +353,25 @@ pub fn update(
     id: &str,
     values: &Map<String, Value>,
 ) -> Result<Option<Record>, DbError> {
-    let mut q = Query::update();
-    q.table(col(&c.name));
-    let mut any = false;
-    for f in &c.fields {
-        if let Some(v) = values.get(&f.name) {
-            q.value(col(&f.name), storage_value(f, v));
-            any = true;
-        }
-    }
-    if !any {
+    let (mask, mut vals) = present(c, values);
+    if vals.is_empty() {
         return find_by_id(conn, c, id);
     }
-    q.and_where(Expr::col(col("id")).eq(id));
-    q.returning(returning_all(c));
-    Ok(db::query_returning(conn, &q, |r| row_to_record(c, r))?
+    let sql = c
+        .statements
+        .get_or_build(c, StatementKey::Update(mask.clone()), || {
+            let mut q = Query::update();
+            q.table(col(&c.name));
+            for (name, v) in set_columns(c, &mask).into_iter().zip(&vals) {
+                q.value(name, v.clone());
+            }
+            q.and_where(Expr::col(col("id")).eq(id));
+            q.returning(returning_all(c));
+            q.build_rusqlite(SqliteQueryBuilder).0
+        });
+    // SET values first, then the id of the WHERE, as the text was built.
+    vals.push(id.into());
+    Ok(db::query_sql(conn, &sql, vals, |r| row_to_record(c, r))?
         .into_iter()
         .next())
 }
