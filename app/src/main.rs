@@ -222,6 +222,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "could not check for superusers"),
             }
+            // TCP_NODELAY on every connection (Go's default, so PocketBase's too): without it,
+            // Nagle's algorithm holds a realtime event back until the client acknowledges the
+            // previous one.
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                }
+            });
             axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<SocketAddr>(),

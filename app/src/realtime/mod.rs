@@ -44,6 +44,9 @@ pub struct Subscription {
     pub record: Option<String>,
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+    /// What decides how a change looks to this subscription besides the subscriber's identity
+    /// (single-record topic or not, query and headers); computed once, compared per delivery.
+    view: String,
 }
 
 impl Subscription {
@@ -91,12 +94,14 @@ impl Subscription {
                     .collect();
             }
         }
+        let view = format!("{}\u{1}{query:?}\u{1}{headers:?}", record.is_some());
         Subscription {
             raw: raw.to_string(),
             collection,
             record,
             query,
             headers,
+            view,
         }
     }
 
@@ -111,7 +116,7 @@ impl Subscription {
 
 #[derive(Debug, Default)]
 struct ClientState {
-    subscriptions: Vec<Subscription>,
+    subscriptions: Vec<Arc<Subscription>>,
     auth: Option<AuthRecord>,
     /// Set by the first subscribe request; later ones must carry the same auth.
     auth_bound: bool,
@@ -256,7 +261,10 @@ impl Broker {
         }
         st.auth = auth;
         st.auth_bound = true;
-        st.subscriptions = topics.iter().map(|t| Subscription::parse(t)).collect();
+        st.subscriptions = topics
+            .iter()
+            .map(|t| Arc::new(Subscription::parse(t)))
+            .collect();
         Ok(())
     }
 
@@ -389,64 +397,33 @@ fn allowed(
     Ok(!db::query_rows(conn, &q, |_| Ok(()))?.is_empty())
 }
 
+/// One delivery to check: which change, to whom, for which subscription, as whom.
+type Delivery = (usize, Arc<Client>, Arc<Subscription>, Option<AuthRecord>);
+
+/// What makes two deliveries look the same: the change, the identity (collection id, record
+/// id) and the subscription's view.
+type ViewKey<'a> = (usize, Option<(&'a str, &'a str)>, &'a str);
+
 /// Checks and serialises every delivery; identical views are computed once.
 fn render_deliveries(
     conn: &rusqlite::Connection,
     registry: &Registry,
     changes: &[Change],
-    work: Vec<(usize, Arc<Client>, Subscription, Option<AuthRecord>)>,
+    work: Vec<Delivery>,
 ) -> Result<Vec<(Arc<Client>, Bytes)>, DbError> {
-    let mut cache: HashMap<String, Option<String>> = HashMap::new();
+    // The event data of each view, or None when it may not be seen.
+    let mut cache: HashMap<ViewKey<'_>, Option<String>> = HashMap::new();
     let mut out = Vec::with_capacity(work.len());
-    for (i, client, sub, auth) in work {
-        let ch = &changes[i];
+    for (i, client, sub, auth) in &work {
+        let ch = &changes[*i];
         let who = auth
             .as_ref()
-            .map(|a| format!("{}/{}", a.collection.id, a.record.id()))
-            .unwrap_or_default();
-        let key = format!(
-            "{i}\u{1}{who}\u{1}{}\u{1}{:?}\u{1}{:?}",
-            sub.record.is_some(),
-            sub.query,
-            sub.headers
-        );
+            .map(|a| (a.collection.id.as_str(), a.record.id()));
+        let key = (*i, who, sub.view.as_str());
         let data = match cache.get(&key) {
             Some(d) => d.clone(),
             None => {
-                let caller = Caller {
-                    auth: auth.clone(),
-                    query: sub.query.clone(),
-                    headers: sub.headers.clone(),
-                    method: "GET".into(),
-                    context: "realtime".into(),
-                };
-                let d = match allowed(conn, registry, &ch.collection, &ch.record, &caller, &sub) {
-                    Ok(true) => {
-                        let spec = sub.param("expand");
-                        let expanded = expand::expand(
-                            conn,
-                            registry,
-                            &caller,
-                            &ch.collection,
-                            vec![ch.record.clone()],
-                            &Tree::parse(spec),
-                        )
-                        .map_err(|e| match e {
-                            RecordError::Db(d) => d,
-                            other => DbError::Internal(other.to_string()),
-                        })?;
-                        let rec = expanded
-                            .first()
-                            .map(|e| expand::render(registry, e, &caller))
-                            .unwrap_or(Value::Null);
-                        let fields = sub.param("fields");
-                        let rec = crate::api::fields::pick(rec, Some(fields));
-                        Some(json!({"action": ch.action.as_str(), "record": rec}).to_string())
-                    }
-                    Ok(false) => None,
-                    Err(RecordError::Db(e)) => return Err(e),
-                    Err(_) => None,
-                };
+                let d = render_one(conn, registry, ch, sub, auth)?;
                 cache.insert(key, d.clone());
                 d
             }
@@ -456,6 +433,53 @@ fn render_deliveries(
         }
     }
     Ok(out)
+}
+
+/// The event data of change `ch` for one subscription and identity, or `None` when the
+/// subscriber may not see it.
+fn render_one(
+    conn: &rusqlite::Connection,
+    registry: &Registry,
+    ch: &Change,
+    sub: &Subscription,
+    auth: &Option<AuthRecord>,
+) -> Result<Option<String>, DbError> {
+    let caller = Caller {
+        auth: auth.clone(),
+        query: sub.query.clone(),
+        headers: sub.headers.clone(),
+        method: "GET".into(),
+        context: "realtime".into(),
+    };
+    match allowed(conn, registry, &ch.collection, &ch.record, &caller, sub) {
+        Ok(true) => {
+            let spec = sub.param("expand");
+            let expanded = expand::expand(
+                conn,
+                registry,
+                &caller,
+                &ch.collection,
+                vec![ch.record.clone()],
+                &Tree::parse(spec),
+            )
+            .map_err(|e| match e {
+                RecordError::Db(d) => d,
+                other => DbError::Internal(other.to_string()),
+            })?;
+            let rec = expanded
+                .first()
+                .map(|e| expand::render(registry, e, &caller))
+                .unwrap_or(Value::Null);
+            let fields = sub.param("fields");
+            let rec = crate::api::fields::pick(rec, Some(fields));
+            Ok(Some(
+                json!({"action": ch.action.as_str(), "record": rec}).to_string(),
+            ))
+        }
+        Ok(false) => Ok(None),
+        Err(RecordError::Db(e)) => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,14 @@
 //! reconnects and resubscribes).
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::{Broker, Client, message};
 
@@ -31,7 +32,9 @@ impl Drop for Guard {
 struct State {
     rx: mpsc::Receiver<Bytes>,
     first: Option<Bytes>,
-    deadline: Instant,
+    /// Reset after every message (one timer per client, not one per message).
+    idle: Pin<Box<Sleep>>,
+    end: Pin<Box<Sleep>>,
     _guard: Guard,
 }
 
@@ -49,7 +52,8 @@ pub fn stream(
     let state = State {
         rx,
         first: Some(connect),
-        deadline: Instant::now() + MAX_LIFETIME,
+        idle: Box::pin(tokio::time::sleep(IDLE)),
+        end: Box::pin(tokio::time::sleep(MAX_LIFETIME)),
         _guard: Guard {
             broker,
             id: client.id.clone(),
@@ -59,12 +63,13 @@ pub fn stream(
         if let Some(first) = st.first.take() {
             return Some((Ok(first), st));
         }
-        let idle = tokio::time::sleep(IDLE);
-        let end = tokio::time::sleep_until(st.deadline);
-        tokio::select! {
-            msg = st.rx.recv() => msg.map(|m| (Ok(m), st)),
-            _ = idle => None,
-            _ = end => None,
-        }
+        let msg = tokio::select! {
+            msg = st.rx.recv() => msg,
+            _ = &mut st.idle => None,
+            _ = &mut st.end => None,
+        };
+        let msg = msg?;
+        st.idle.as_mut().reset(Instant::now() + IDLE);
+        Some((Ok(msg), st))
     })
 }
