@@ -291,7 +291,21 @@ pub(crate) async fn create_record(
         let id = new_record_id(&mut body);
         stage(app, c, &id, &mut body, uploads, "Failed to create record.").await?
     };
-    let prepared = match auth_values(app, c, &body, None, caller).await {
+    // Rule compilation, modifiers and casting need no database: done here, on the async
+    // worker, so the single writer only runs what needs the transaction.
+    let registry = app.collections().snapshot();
+    let prepared = match auth_values(app, c, &body, None, caller)
+        .await
+        .and_then(|auth| {
+            Ok(ops::prepare_create(
+                &registry,
+                c,
+                caller,
+                &body,
+                auth,
+                &staged.names,
+            )?)
+        }) {
         Ok(p) => p,
         Err(e) => {
             staged.discard(app).await;
@@ -300,7 +314,7 @@ pub(crate) async fn create_record(
     };
     let (c2, caller2) = (c.clone(), caller.clone());
     write_records(app, staged, move |tx| {
-        Ok(ops::create(tx, &c2, &caller2, &body, prepared)?)
+        Ok(ops::insert_prepared(tx, &c2, &caller2, prepared)?)
     })
     .await
 }

@@ -333,32 +333,79 @@ pub fn create(
     body: &Map<String, Value>,
     auth_values: Map<String, Value>,
 ) -> Result<Record, RecordError> {
-    let (conn, registry) = (tx.conn, tx.registry);
-    const MSG: &str = "Failed to create record.";
+    let prepared = prepare_create(tx.registry, c, caller, body, auth_values, &tx.uploaded)?;
+    insert_prepared(tx, c, caller, prepared)
+}
+
+/// A create whose rule is checked as far as it can be without the new row, and whose values
+/// are cast: everything of a create that needs no database, so it can run before the write
+/// transaction instead of on the writer.
+pub struct PreparedCreate {
+    /// The body after modifiers, when the rule has a condition on the new row (it is compiled
+    /// again in the transaction: compiled SQL values are not `Send`).
+    row_rule_body: Option<Map<String, Value>>,
+    values: Map<String, Value>,
+}
+
+const CREATE_FAILED: &str = "Failed to create record.";
+
+/// The checks and casts of a create that need no database (see [`PreparedCreate`]).
+pub fn prepare_create(
+    registry: &Registry,
+    c: &Arc<Collection>,
+    caller: &Caller,
+    body: &Map<String, Value>,
+    auth_values: Map<String, Value>,
+    uploaded: &std::collections::HashSet<String>,
+) -> Result<PreparedCreate, RecordError> {
     writable(c)?;
     let body = modifiers::resolve(c, body, None);
     let access = rule_access(registry, c, &c.rules.create, caller, &body)?;
     let mut values =
-        cast_input(c, &body, None, caller.is_superuser(), &tx.uploaded).map_err(|errors| {
+        cast_input(c, &body, None, caller.is_superuser(), uploaded).map_err(|errors| {
             RecordError::Validation {
-                message: MSG,
+                message: CREATE_FAILED,
                 errors,
             }
         })?;
     values.extend(auth_values);
-    check_relations(conn, registry, c, &values, MSG)?;
+    let row_rule_body = match access {
+        Access::All => None,
+        Access::Where(_) => Some(body),
+    };
+    Ok(PreparedCreate {
+        row_rule_body,
+        values,
+    })
+}
+
+/// The part of a create that needs the write transaction: relation checks, the insert and a
+/// create rule that reads the new row.
+pub fn insert_prepared(
+    tx: &mut Tx<'_>,
+    c: &Arc<Collection>,
+    caller: &Caller,
+    prepared: PreparedCreate,
+) -> Result<Record, RecordError> {
+    let (conn, registry) = (tx.conn, tx.registry);
+    let PreparedCreate {
+        row_rule_body,
+        values,
+    } = prepared;
+    check_relations(conn, registry, c, &values, CREATE_FAILED)?;
     let id = values
         .get("id")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let record =
-        super::insert(conn, c, &values).map_err(|e| map_write_error(e, c, &values, MSG))?;
-    if let Access::Where(_) = access
-        && super::find_where(conn, c, &id_and(&access, &id), 1)?.is_empty()
-    {
-        // The caller's savepoint is rolled back by the writer when this error returns.
-        return Err(RecordError::BadRequest(MSG.into()));
+    let record = super::insert(conn, c, &values)
+        .map_err(|e| map_write_error(e, c, &values, CREATE_FAILED))?;
+    if let Some(body) = row_rule_body {
+        let access = rule_access(registry, c, &c.rules.create, caller, &body)?;
+        if super::find_where(conn, c, &id_and(&access, &id), 1)?.is_empty() {
+            // The caller's savepoint is rolled back by the writer when this error returns.
+            return Err(RecordError::BadRequest(CREATE_FAILED.into()));
+        }
     }
     tx.changes.push(Change {
         action: Action::Create,
