@@ -8,8 +8,9 @@
 //! only then answers every caller. Nobody is told "done" before the commit is durable.
 //!
 //! Checkpoints (copying committed WAL pages back into the database file, with its fsyncs) run on
-//! a third kind of thread, the checkpointer, so the writer never stalls on them: a WAL hook on
-//! the writer's connection nudges it once the WAL holds [`DbOptions::checkpoint_pages`] pages.
+//! a third kind of thread, the checkpointer (at a lower priority), so the writer never stalls on them: a WAL hook on
+//! the writer's connection nudges it each time the WAL has grown by [`DbOptions::checkpoint_pages`]
+//! pages.
 //! Under sustained writes the WAL can only restart from its beginning after a checkpoint that
 //! leaves nothing behind, so past [`DbOptions::checkpoint_hard_pages`] the writer checkpoints
 //! the (by then mostly copied) rest itself, as SQLite's auto-checkpoint would.
@@ -90,7 +91,7 @@ pub struct DbOptions {
     /// Page cache per connection, in KiB.
     pub cache_kib: i64,
     pub busy_timeout_ms: u64,
-    /// WAL size (pages) at which the checkpointer is asked to copy the WAL back.
+    /// WAL growth (pages) after which the checkpointer is asked to copy the WAL back.
     pub checkpoint_pages: i32,
     /// WAL size (pages) at which the writer checkpoints itself after a commit.
     pub checkpoint_hard_pages: i32,
@@ -102,7 +103,7 @@ impl Default for DbOptions {
             readers: 2,
             cache_kib: 16_000,
             busy_timeout_ms: 10_000,
-            checkpoint_pages: 1000,
+            checkpoint_pages: 200,
             checkpoint_hard_pages: 8000,
         }
     }
@@ -179,13 +180,17 @@ impl Db {
         let (ntx, nrx) = crossbeam_channel::bounded::<()>(1);
         thread::Builder::new()
             .name("fb-checkpoint".into())
-            .spawn(move || checkpoint_loop(ckpt_conn, nrx))?;
+            .spawn(move || {
+                lower_priority();
+                checkpoint_loop(ckpt_conn, nrx)
+            })?;
 
         let (wtx, wrx) = crossbeam_channel::unbounded::<WriteJob>();
         let wal = WalTrigger {
             nudge: ntx,
             soft: opts.checkpoint_pages.max(1),
             hard: opts.checkpoint_hard_pages.max(opts.checkpoint_pages.max(1)),
+            nudged_at: std::cell::Cell::new(0),
         };
         thread::Builder::new()
             .name("fb-writer".into())
@@ -354,6 +359,9 @@ struct WalTrigger {
     nudge: Sender<()>,
     soft: i32,
     hard: i32,
+    /// WAL size at the last nudge: the checkpointer is asked again only after `soft` more
+    /// pages (not after every commit: each checkpoint costs two fsyncs).
+    nudged_at: std::cell::Cell<i32>,
 }
 
 thread_local! {
@@ -369,17 +377,38 @@ fn on_wal_commit(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite
         let Some(t) = t.as_ref() else {
             return Ok(());
         };
+        // A smaller WAL than at the last nudge means it restarted from its beginning.
+        let since = if pages < t.nudged_at.get() {
+            pages
+        } else {
+            pages - t.nudged_at.get()
+        };
         if pages >= t.hard {
             // Errors (e.g. the checkpointer holds the checkpoint lock right now) are not the
             // commit's: the commit already happened. The next commit tries again.
             if let Err(e) = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE) {
                 tracing::debug!(error = %e, "writer checkpoint skipped");
             }
-        } else if pages >= t.soft {
+        } else if since >= t.soft {
+            t.nudged_at.set(pages);
             let _ = t.nudge.try_send(());
         }
         Ok(())
     })
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10) where the OS allows it per thread:
+/// on two cores the checkpointer otherwise takes CPU time from the writer, whose commits every
+/// write request waits for. Starving it is harmless: the writer checkpoints past the hard limit.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+        if rc != 0 {
+            tracing::debug!("could not lower the checkpointer's priority");
+        }
+    }
 }
 
 fn checkpoint_loop(conn: Connection, nudges: Receiver<()>) {
