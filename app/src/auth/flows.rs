@@ -661,7 +661,7 @@ pub async fn rule_matches(
                         sql: format!("(\"m\".\"id\" = ?) AND ({})", f.sql),
                         values: std::iter::once(id.into()).chain(f.values).collect(),
                     };
-                    !records::find_where(conn, &c2, &cond, 1)?.is_empty()
+                    !records::find_where(conn, &c2, cond, 1)?.is_empty()
                 }
                 Err(_) => false,
             })
@@ -773,7 +773,7 @@ pub async fn note_origin(
                 sql: "\"m\".\"collectionRef\" = ? AND \"m\".\"recordRef\" = ?".into(),
                 values: vec![cref.clone().into(), rref.clone().into()],
             };
-            let mut existing = records::find_where(conn, &o2, &cond, 1000)?;
+            let mut existing = records::find_where(conn, &o2, cond, 1000)?;
             if existing
                 .iter()
                 .any(|o| o.get_str("fingerprint") == Some(fp.as_str()))

@@ -534,16 +534,6 @@ pub fn query_sql<T>(
     run_select(conn, sql, &values, f)
 }
 
-/// Runs an INSERT/UPDATE/DELETE with a `RETURNING` clause and maps each returned row.
-pub fn query_returning<T>(
-    conn: &Connection,
-    stmt: &impl Executable,
-    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> Result<Vec<T>, DbError> {
-    let (sql, values) = stmt.build();
-    run_select(conn, &sql, &values, f)
-}
-
 fn run_select<T>(
     conn: &Connection,
     sql: &str,

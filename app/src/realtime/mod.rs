@@ -117,7 +117,8 @@ impl Subscription {
 #[derive(Debug, Default)]
 struct ClientState {
     subscriptions: Vec<Arc<Subscription>>,
-    auth: Option<AuthRecord>,
+    /// Shared with each pending delivery (cloned per change only when a view is rendered).
+    auth: Option<Arc<AuthRecord>>,
     /// Set by the first subscribe request; later ones must carry the same auth.
     auth_bound: bool,
 }
@@ -249,17 +250,17 @@ impl Broker {
     ) -> Result<(), RealtimeError> {
         let client = self.client(client_id).ok_or(RealtimeError::UnknownClient)?;
         let mut st = client.state();
-        let same = |a: &Option<AuthRecord>, b: &Option<AuthRecord>| match (a, b) {
+        let same = |a: Option<&AuthRecord>, b: Option<&AuthRecord>| match (a, b) {
             (None, None) => true,
             (Some(x), Some(y)) => {
                 x.collection.id == y.collection.id && x.record.id() == y.record.id()
             }
             _ => false,
         };
-        if st.auth_bound && st.auth.is_some() && !same(&st.auth, &auth) {
+        if st.auth_bound && st.auth.is_some() && !same(st.auth.as_deref(), auth.as_ref()) {
             return Err(RealtimeError::AuthMismatch);
         }
-        st.auth = auth;
+        st.auth = auth.map(Arc::new);
         st.auth_bound = true;
         st.subscriptions = topics
             .iter()
@@ -283,7 +284,7 @@ impl Broker {
                 if ch.action == Action::Delete || key_changed {
                     st.auth = None;
                 } else if let Some(a) = &mut st.auth {
-                    a.record = ch.record.clone();
+                    Arc::make_mut(a).record = ch.record.clone();
                 }
             }
         }
@@ -398,7 +399,12 @@ fn allowed(
 }
 
 /// One delivery to check: which change, to whom, for which subscription, as whom.
-type Delivery = (usize, Arc<Client>, Arc<Subscription>, Option<AuthRecord>);
+type Delivery = (
+    usize,
+    Arc<Client>,
+    Arc<Subscription>,
+    Option<Arc<AuthRecord>>,
+);
 
 /// What makes two deliveries look the same: the change, the identity (collection id, record
 /// id) and the subscription's view.
@@ -442,10 +448,10 @@ fn render_one(
     registry: &Registry,
     ch: &Change,
     sub: &Subscription,
-    auth: &Option<AuthRecord>,
+    auth: &Option<Arc<AuthRecord>>,
 ) -> Result<Option<String>, DbError> {
     let caller = Caller {
-        auth: auth.clone(),
+        auth: auth.as_deref().cloned(),
         query: sub.query.clone(),
         headers: sub.headers.clone(),
         method: "GET".into(),

@@ -124,12 +124,8 @@ pub fn expand(
                 sql: "\"m\".\"id\" IN (SELECT value FROM json_each(?))".into(),
                 values: vec![serde_json::to_string(&wanted).unwrap_or_default().into()],
             };
-            let found = super::find_where(
-                conn,
-                &target,
-                &with_rule(&access, cond),
-                wanted.len() as u64,
-            )?;
+            let found =
+                super::find_where(conn, &target, with_rule(&access, cond), wanted.len() as u64)?;
             let found = expand(conn, registry, &caller, &target, found, child)?;
             let by_id: BTreeMap<String, Expanded> = found
                 .into_iter()
@@ -184,7 +180,7 @@ pub fn expand(
                 }
             };
             let limit = (MAX_BACK_RELATIONS * parents.len().max(1)) as u64;
-            let found = super::find_where(conn, &target, &with_rule(&access, cond), limit)?;
+            let found = super::find_where(conn, &target, with_rule(&access, cond), limit)?;
             let found = expand(conn, registry, &caller, &target, found, child)?;
             for e in &mut out {
                 let id = e.record.id().to_string();

@@ -198,7 +198,7 @@ pub fn find_by_id(conn: &Connection, c: &Collection, id: &str) -> Result<Option<
 /// per collection.
 fn select_prefix(c: &Collection) -> Arc<str> {
     c.statements
-        .get_or_build(c, StatementKey::SelectPrefix, || {
+        .get_or_build(c, &StatementKey::SelectPrefix, || {
             let mut q = Query::select();
             q.columns(c.fields.iter().map(|f| (col("m"), col(&f.name))))
                 .from_as(col(&c.name), col("m"));
@@ -285,12 +285,12 @@ pub fn list(
 pub fn find_where(
     conn: &Connection,
     c: &Collection,
-    cond: &crate::query::compile::Frag,
+    cond: crate::query::compile::Frag,
     limit: u64,
 ) -> Result<Vec<Record>, DbError> {
     // The limit is an integer literal, not bound (see `db::query_rows_limit`).
     let sql = format!("{} WHERE {} LIMIT {limit}", select_prefix(c), cond.sql);
-    db::query_sql(conn, &sql, cond.values.clone(), |r| row_to_record(c, r))
+    db::query_sql(conn, &sql, cond.values, |r| row_to_record(c, r))
 }
 
 /// Which fields of `c` `values` sets, and their storage values in field order.
@@ -315,20 +315,26 @@ pub fn insert(
     values: &Map<String, Value>,
 ) -> Result<Record, DbError> {
     let (mask, vals) = present(c, values);
-    let sql = c
-        .statements
-        .get_or_build(c, StatementKey::Insert(mask.clone()), || {
-            let mut q = Query::insert();
-            q.into_table(col(&c.name))
-                .columns(set_columns(c, &mask))
-                .values_panic(vals.iter().cloned().map(sea_query::SimpleExpr::from))
-                .returning(returning_all(c));
-            q.build_rusqlite(SqliteQueryBuilder).0
-        });
+    let key = StatementKey::Insert(mask);
+    let sql = c.statements.get_or_build(c, &key, || {
+        let mut q = Query::insert();
+        q.into_table(col(&c.name))
+            .columns(set_columns(c, mask_of(&key)))
+            .values_panic(vals.iter().cloned().map(sea_query::SimpleExpr::from))
+            .returning(returning_all(c));
+        q.build_rusqlite(SqliteQueryBuilder).0
+    });
     db::query_sql(conn, &sql, vals, |r| row_to_record(c, r))?
         .into_iter()
         .next()
         .ok_or_else(|| DbError::Internal("INSERT returned no row".into()))
+}
+
+fn mask_of(key: &StatementKey) -> &[bool] {
+    match key {
+        StatementKey::Insert(m) | StatementKey::Update(m) => m,
+        StatementKey::SelectPrefix => &[],
+    }
 }
 
 fn set_columns(c: &Collection, mask: &[bool]) -> Vec<Alias> {
@@ -357,18 +363,17 @@ pub fn update(
     if vals.is_empty() {
         return find_by_id(conn, c, id);
     }
-    let sql = c
-        .statements
-        .get_or_build(c, StatementKey::Update(mask.clone()), || {
-            let mut q = Query::update();
-            q.table(col(&c.name));
-            for (name, v) in set_columns(c, &mask).into_iter().zip(&vals) {
-                q.value(name, v.clone());
-            }
-            q.and_where(Expr::col(col("id")).eq(id));
-            q.returning(returning_all(c));
-            q.build_rusqlite(SqliteQueryBuilder).0
-        });
+    let key = StatementKey::Update(mask);
+    let sql = c.statements.get_or_build(c, &key, || {
+        let mut q = Query::update();
+        q.table(col(&c.name));
+        for (name, v) in set_columns(c, mask_of(&key)).into_iter().zip(&vals) {
+            q.value(name, v.clone());
+        }
+        q.and_where(Expr::col(col("id")).eq(id));
+        q.returning(returning_all(c));
+        q.build_rusqlite(SqliteQueryBuilder).0
+    });
     // SET values first, then the id of the WHERE, as the text was built.
     vals.push(id.into());
     Ok(db::query_sql(conn, &sql, vals, |r| row_to_record(c, r))?

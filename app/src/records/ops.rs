@@ -268,7 +268,7 @@ pub fn view(
     id: &str,
 ) -> Result<Record, RecordError> {
     let access = rule_access(registry, c, &c.rules.view, caller, &Map::new())?;
-    super::find_where(conn, c, &id_and(&access, id), 1)?
+    super::find_where(conn, c, id_and(&access, id), 1)?
         .into_iter()
         .next()
         .ok_or(RecordError::NotFound)
@@ -285,7 +285,7 @@ pub fn view_with_rule(
     id: &str,
 ) -> Result<Record, RecordError> {
     let access = rule_access(registry, c, rule, caller, &Map::new())?;
-    super::find_where(conn, c, &id_and(&access, id), 1)?
+    super::find_where(conn, c, id_and(&access, id), 1)?
         .into_iter()
         .next()
         .ok_or(RecordError::NotFound)
@@ -402,7 +402,7 @@ pub fn insert_prepared(
         .map_err(|e| map_write_error(e, c, &values, CREATE_FAILED))?;
     if let Some(body) = row_rule_body {
         let access = rule_access(registry, c, &c.rules.create, caller, &body)?;
-        if super::find_where(conn, c, &id_and(&access, &id), 1)?.is_empty() {
+        if super::find_where(conn, c, id_and(&access, &id), 1)?.is_empty() {
             // The caller's savepoint is rolled back by the writer when this error returns.
             return Err(RecordError::BadRequest(CREATE_FAILED.into()));
         }
@@ -432,7 +432,7 @@ pub fn update(
     let body = modifiers::resolve(c, body, Some(&existing));
     let access = rule_access(registry, c, &c.rules.update, caller, &body)?;
     if let Access::Where(_) = access
-        && super::find_where(conn, c, &id_and(&access, id), 1)?.is_empty()
+        && super::find_where(conn, c, id_and(&access, id), 1)?.is_empty()
     {
         return Err(RecordError::NotFound);
     }
@@ -501,7 +501,7 @@ fn check_relations(
         let mut unique = ids.clone();
         unique.sort();
         unique.dedup();
-        let found = super::find_where(conn, &target, &cond, unique.len() as u64)?;
+        let found = super::find_where(conn, &target, cond, unique.len() as u64)?;
         if found.len() != unique.len() {
             errors.add(
                 &[&f.name],
@@ -562,7 +562,7 @@ fn cascade(
                     values: vec![id.to_string().into()],
                 }
             };
-            for r in super::find_where(conn, other, &cond, u64::MAX >> 1)? {
+            for r in super::find_where(conn, other, cond, u64::MAX >> 1)? {
                 if other.id == c.id && r.id() == id {
                     continue;
                 }
@@ -618,7 +618,7 @@ pub fn delete(
     let (conn, registry) = (tx.conn, tx.registry);
     writable(c)?;
     let access = rule_access(registry, c, &c.rules.delete, caller, &Map::new())?;
-    let Some(record) = super::find_where(conn, c, &id_and(&access, id), 1)?
+    let Some(record) = super::find_where(conn, c, id_and(&access, id), 1)?
         .into_iter()
         .next()
     else {

@@ -99,24 +99,24 @@ impl StatementCache {
     pub fn get_or_build(
         &self,
         c: &Collection,
-        key: StatementKey,
+        key: &StatementKey,
         build: impl FnOnce() -> String,
     ) -> std::sync::Arc<str> {
         let fits = |e: &CachedStatement| {
             e.table == c.name && e.fields.iter().eq(c.fields.iter().map(|f| &f.name))
         };
         if let Ok(entries) = self.entries.lock()
-            && let Some(e) = entries.iter().find(|e| e.key == key && fits(e))
+            && let Some(e) = entries.iter().find(|e| e.key == *key && fits(e))
         {
             return e.sql.clone();
         }
         let sql: std::sync::Arc<str> = build().into();
         if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|e| fits(e) && e.key != key);
+            entries.retain(|e| fits(e) && e.key != *key);
             // A bound on odd field combinations (updates of varying subsets).
             if entries.len() < 64 {
                 entries.push(CachedStatement {
-                    key,
+                    key: key.clone(),
                     table: c.name.clone(),
                     fields: c.fields.iter().map(|f| f.name.clone()).collect(),
                     sql: sql.clone(),
@@ -597,7 +597,7 @@ mod tests {
         let built = std::cell::Cell::new(0);
         let sql = |c: &Collection| {
             c.statements
-                .get_or_build(c, StatementKey::SelectPrefix, || {
+                .get_or_build(c, &StatementKey::SelectPrefix, || {
                     built.set(built.get() + 1);
                     format!("{} {}", c.name, c.fields.len())
                 })
@@ -618,7 +618,7 @@ mod tests {
         // Different keys are different entries.
         let insert = c
             .statements
-            .get_or_build(&c, StatementKey::Insert(vec![true]), || "insert".into());
+            .get_or_build(&c, &StatementKey::Insert(vec![true]), || "insert".into());
         assert_eq!(&*insert, "insert");
         assert_eq!(sql(&c), "other 1");
     }
