@@ -119,7 +119,7 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
                 |req: &axum::http::Request<axum::body::Body>| {
                     // The path only: query strings may carry tokens (file tokens, filters).
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
                 },
             ),
         )

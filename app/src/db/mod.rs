@@ -534,6 +534,21 @@ pub fn query_sql<T>(
     run_select(conn, sql, &values, f)
 }
 
+/// Executes SQL text (a statement built with sea-query once and cached) with bound values.
+pub fn execute_sql(
+    conn: &Connection,
+    sql: &str,
+    values: Vec<sea_query::Value>,
+) -> Result<usize, DbError> {
+    let values = sea_query_rusqlite::RusqliteValues(
+        values
+            .into_iter()
+            .map(sea_query_rusqlite::RusqliteValue)
+            .collect(),
+    );
+    Ok(conn.prepare_cached(sql)?.execute(&*values.as_params())?)
+}
+
 fn run_select<T>(
     conn: &Connection,
     sql: &str,

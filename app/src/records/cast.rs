@@ -4,7 +4,6 @@ use serde_json::{Map, Value, json};
 
 use super::Record;
 use crate::auth::password;
-use crate::schema::pattern::Generator;
 use crate::schema::{Collection, Field, FieldKind, ids};
 use crate::validation::{ValidationErrors, msg};
 
@@ -438,9 +437,10 @@ pub fn cast_input(
                     FieldKind::Text {
                         autogenerate_pattern,
                         ..
-                    } if !autogenerate_pattern.is_empty() => Generator::parse(autogenerate_pattern)
-                        .map(|g| g.generate())
-                        .unwrap_or_else(|_| ids::record_id()),
+                    } if !autogenerate_pattern.is_empty() => {
+                        crate::schema::pattern::generate(autogenerate_pattern)
+                            .unwrap_or_else(|_| ids::record_id())
+                    }
                     _ => ids::record_id(),
                 },
             };

@@ -6,7 +6,6 @@
 use serde_json::{Map, Value, json};
 
 use super::Record;
-use crate::schema::pattern::Generator;
 use crate::schema::{Collection, FieldKind};
 
 fn to_list(v: &Value) -> Vec<Value> {
@@ -102,9 +101,8 @@ pub fn resolve(
                         Value::Null => String::new(),
                         other => other.to_string(),
                     };
-                    let generated = Generator::parse(autogenerate_pattern)
-                        .map(|g| g.generate())
-                        .unwrap_or_default();
+                    let generated =
+                        crate::schema::pattern::generate(autogenerate_pattern).unwrap_or_default();
                     out.insert(name.clone(), json!(format!("{prefix}{generated}")));
                 }
             }

@@ -71,6 +71,8 @@ pub enum StatementKey {
     SelectPrefix,
     /// `INSERT … RETURNING` of the fields marked `true` (in field order).
     Insert(Vec<bool>),
+    /// `INSERT` of every field, without `RETURNING` (see `records::insert`).
+    InsertAll,
     /// `UPDATE … SET <the marked fields> WHERE id = ? RETURNING …`.
     Update(Vec<bool>),
 }

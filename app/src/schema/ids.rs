@@ -46,8 +46,30 @@ pub fn now() -> String {
 }
 
 /// Formats a UTC instant as `YYYY-MM-DD HH:MM:SS.mmmZ`.
+///
+/// Written field by field: chrono's `format` parses its format string on every call, which
+/// showed in profiles of creates (two autodates each). Years outside 0..=9999, which the
+/// fixed-width form cannot hold, and leap seconds go through chrono's formatter.
 pub fn format_datetime(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let year = t.year();
+    if !(0..=9999).contains(&year) || t.nanosecond() >= 1_000_000_000 {
+        return t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string();
+    }
+    let mut out = String::with_capacity(24);
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
+        "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}Z",
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond() / 1_000_000
+    );
+    out
 }
 
 /// Parses the datetime forms PocketBase accepts (its own format, RFC 3339 with any offset,
@@ -84,6 +106,21 @@ pub fn parse_datetime(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datetimes_are_formatted_as_chrono_formats_them() {
+        use chrono::{TimeZone, Utc};
+        let chrono_fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string();
+        let mut rng = rand::rng();
+        for _ in 0..2000 {
+            let secs = rng.random_range(-70_000_000_000i64..260_000_000_000);
+            let nanos = rng.random_range(0..1_000_000_000u32);
+            let t = Utc.timestamp_opt(secs, nanos).unwrap();
+            assert_eq!(format_datetime(t), chrono_fmt(t));
+        }
+        let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(format_datetime(t), "2026-01-02 03:04:05.000Z");
+    }
 
     #[test]
     fn collection_ids_match_pocketbase() {
