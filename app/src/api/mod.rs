@@ -20,7 +20,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::{ApiError, ApiResult};
 
@@ -29,8 +28,21 @@ use crate::App;
 /// PocketBase's default request body limit.
 pub const DEFAULT_BODY_LIMIT: usize = 32 << 20;
 
-/// CORS preflights answer 204 with no body, as PocketBase's do.
-async fn preflight_no_content(
+/// Security headers PocketBase sets on every response, unless a handler set its own.
+const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (HeaderName::from_static("x-xss-protection"), "1; mode=block"),
+    (HeaderName::from_static("x-content-type-options"), "nosniff"),
+    (HeaderName::from_static("x-frame-options"), "SAMEORIGIN"),
+    (
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    ),
+];
+
+/// Runs outside the CORS layer: CORS preflights (answered by that layer) get 204 with no
+/// body, as PocketBase's do; every other response gets [`SECURITY_HEADERS`]. One middleware
+/// instead of a layer per header: each layer is another future around every request.
+async fn response_headers(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -39,9 +51,18 @@ async fn preflight_no_content(
             .headers()
             .contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut res = next.run(req).await;
-    if preflight && res.status() == StatusCode::OK {
-        *res.status_mut() = StatusCode::NO_CONTENT;
-        res.headers_mut().remove(axum::http::header::ALLOW);
+    if preflight {
+        if res.status() == StatusCode::OK {
+            *res.status_mut() = StatusCode::NO_CONTENT;
+            res.headers_mut().remove(axum::http::header::ALLOW);
+        }
+        return res;
+    }
+    let headers = res.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
     }
     res
 }
@@ -98,20 +119,10 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
     for e in extra {
         r = r.merge(e);
     }
-    let header = |name: &'static str, value: &'static str| {
-        SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        )
-    };
     r.fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(header("x-xss-protection", "1; mode=block"))
-        .layer(header("x-content-type-options", "nosniff"))
-        .layer(header("x-frame-options", "SAMEORIGIN"))
-        .layer(header("cross-origin-opener-policy", "same-origin"))
         .layer(cors(&origins))
-        .layer(axum::middleware::from_fn(preflight_no_content))
+        .layer(axum::middleware::from_fn(response_headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
