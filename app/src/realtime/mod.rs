@@ -318,9 +318,12 @@ impl Broker {
             return;
         }
         let registry = collections.snapshot();
-        let result = db
-            .read(move |conn| render_deliveries(conn, &registry, &changes, work))
-            .await;
+        let result = if renders_without_db(&changes, &work) {
+            render_deliveries(None, &registry, &changes, work)
+        } else {
+            db.read(move |conn| render_deliveries(Some(conn), &registry, &changes, work))
+                .await
+        };
         let deliveries = match result {
             Ok(d) => d,
             Err(e) => {
@@ -347,8 +350,11 @@ fn snapshot_select(c: &Collection, r: &Record) -> sea_query::SelectStatement {
     q
 }
 
+/// The subscriber may see the change, checked with a query when the rule or the
+/// subscription's filter has a condition on the row. `conn` is `None` only when
+/// [`renders_without_db`] said no query is needed.
 fn allowed(
-    conn: &rusqlite::Connection,
+    conn: Option<&rusqlite::Connection>,
     registry: &Registry,
     c: &Collection,
     r: &Record,
@@ -389,6 +395,7 @@ fn allowed(
     if conds.is_empty() {
         return Ok(true);
     }
+    let conn = conn.ok_or_else(no_connection)?;
     let mut q = Query::select();
     q.expr(Expr::val(1))
         .from_subquery(snapshot_select(c, r), Alias::new("m"));
@@ -410,9 +417,57 @@ type Delivery = (
 /// id) and the subscription's view.
 type ViewKey<'a> = (usize, Option<(&'a str, &'a str)>, &'a str);
 
-/// Checks and serialises every delivery; identical views are computed once.
+fn no_connection() -> DbError {
+    DbError::Internal("realtime delivery needs a query but has no connection".into())
+}
+
+/// At most this many distinct views are rendered on the broker's task instead of a reader.
+const INLINE_VIEWS: usize = 16;
+
+/// True when every delivery can be checked and rendered without a query: its rule is public
+/// (`""`), superuser-only (`null`) or bypassed by a superuser, and it has no `filter` and no
+/// `expand`. Only a few distinct views qualify, so rendering them never holds an async worker
+/// for long. Such a fan-out skips the hand-off to a reader thread and back (on a busy machine
+/// each thread hand-off waits for a core).
+fn renders_without_db(changes: &[Change], work: &[Delivery]) -> bool {
+    let mut views: Vec<ViewKey<'_>> = Vec::new();
+    for (i, _, sub, auth) in work {
+        let c = &changes[*i].collection;
+        let rule = if sub.record.is_some() {
+            &c.rules.view
+        } else {
+            &c.rules.list
+        };
+        let superuser = auth.as_ref().is_some_and(|a| a.is_superuser());
+        let plain_rule = superuser || rule.as_deref().is_none_or(|r| r.trim().is_empty());
+        if !plain_rule
+            || !sub.param("filter").trim().is_empty()
+            || !sub.param("expand").trim().is_empty()
+        {
+            return false;
+        }
+        let key = view_key(*i, auth, sub);
+        if !views.contains(&key) {
+            if views.len() == INLINE_VIEWS {
+                return false;
+            }
+            views.push(key);
+        }
+    }
+    true
+}
+
+fn view_key<'a>(i: usize, auth: &'a Option<Arc<AuthRecord>>, sub: &'a Subscription) -> ViewKey<'a> {
+    let who = auth
+        .as_ref()
+        .map(|a| (a.collection.id.as_str(), a.record.id()));
+    (i, who, sub.view.as_str())
+}
+
+/// Checks and serialises every delivery; identical views are computed once. `conn` is `None`
+/// when [`renders_without_db`] holds.
 fn render_deliveries(
-    conn: &rusqlite::Connection,
+    conn: Option<&rusqlite::Connection>,
     registry: &Registry,
     changes: &[Change],
     work: Vec<Delivery>,
@@ -422,10 +477,7 @@ fn render_deliveries(
     let mut out = Vec::with_capacity(work.len());
     for (i, client, sub, auth) in &work {
         let ch = &changes[*i];
-        let who = auth
-            .as_ref()
-            .map(|a| (a.collection.id.as_str(), a.record.id()));
-        let key = (*i, who, sub.view.as_str());
+        let key = view_key(*i, auth, sub);
         let data = match cache.get(&key) {
             Some(d) => d.clone(),
             None => {
@@ -444,7 +496,7 @@ fn render_deliveries(
 /// The event data of change `ch` for one subscription and identity, or `None` when the
 /// subscriber may not see it.
 fn render_one(
-    conn: &rusqlite::Connection,
+    conn: Option<&rusqlite::Connection>,
     registry: &Registry,
     ch: &Change,
     sub: &Subscription,
@@ -460,18 +512,25 @@ fn render_one(
     match allowed(conn, registry, &ch.collection, &ch.record, &caller, sub) {
         Ok(true) => {
             let spec = sub.param("expand");
-            let expanded = expand::expand(
-                conn,
-                registry,
-                &caller,
-                &ch.collection,
-                vec![ch.record.clone()],
-                &Tree::parse(spec),
-            )
-            .map_err(|e| match e {
-                RecordError::Db(d) => d,
-                other => DbError::Internal(other.to_string()),
-            })?;
+            let expanded = if spec.trim().is_empty() {
+                vec![expand::Expanded {
+                    record: ch.record.clone(),
+                    expand: None,
+                }]
+            } else {
+                expand::expand(
+                    conn.ok_or_else(no_connection)?,
+                    registry,
+                    &caller,
+                    &ch.collection,
+                    vec![ch.record.clone()],
+                    &Tree::parse(spec),
+                )
+                .map_err(|e| match e {
+                    RecordError::Db(d) => d,
+                    other => DbError::Internal(other.to_string()),
+                })?
+            };
             let rec = expanded
                 .first()
                 .map(|e| expand::render(registry, e, &caller))
