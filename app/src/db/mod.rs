@@ -525,13 +525,16 @@ pub fn query_sql<T>(
     values: Vec<sea_query::Value>,
     f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>, DbError> {
-    let values = sea_query_rusqlite::RusqliteValues(
+    run_select(conn, sql, &bind(values), f)
+}
+
+fn bind(values: Vec<sea_query::Value>) -> sea_query_rusqlite::RusqliteValues {
+    sea_query_rusqlite::RusqliteValues(
         values
             .into_iter()
             .map(sea_query_rusqlite::RusqliteValue)
             .collect(),
-    );
-    run_select(conn, sql, &values, f)
+    )
 }
 
 /// Executes SQL text (a statement built with sea-query once and cached) with bound values.
@@ -540,13 +543,9 @@ pub fn execute_sql(
     sql: &str,
     values: Vec<sea_query::Value>,
 ) -> Result<usize, DbError> {
-    let values = sea_query_rusqlite::RusqliteValues(
-        values
-            .into_iter()
-            .map(sea_query_rusqlite::RusqliteValue)
-            .collect(),
-    );
-    Ok(conn.prepare_cached(sql)?.execute(&*values.as_params())?)
+    Ok(conn
+        .prepare_cached(sql)?
+        .execute(&*bind(values).as_params())?)
 }
 
 fn run_select<T>(

@@ -27,7 +27,7 @@ use crate::db::{self, Db, DbError};
 use crate::query::compile::{self, Env, Frag};
 use crate::query::fexpr;
 use crate::records::expand::{self, Tree};
-use crate::records::ops::{Access, Caller, RecordError, rule_access};
+use crate::records::ops::{Access, Caller, RecordError, rule_access, rule_needs_no_row};
 use crate::records::{Action, Change, Record, storage_value};
 use crate::schema::{Collection, CollectionStore, CollectionType, Registry};
 
@@ -439,8 +439,7 @@ fn renders_without_db(changes: &[Change], work: &[Delivery]) -> bool {
             &c.rules.list
         };
         let superuser = auth.as_ref().is_some_and(|a| a.is_superuser());
-        let plain_rule = superuser || rule.as_deref().is_none_or(|r| r.trim().is_empty());
-        if !plain_rule
+        if !rule_needs_no_row(rule, superuser)
             || !sub.param("filter").trim().is_empty()
             || !sub.param("expand").trim().is_empty()
         {

@@ -380,10 +380,7 @@ fn record_as_stored(c: &Collection, mask: &[bool], vals: &[sea_query::Value]) ->
 fn stored_as_bound(f: &Field, v: &sea_query::Value) -> Option<rusqlite::types::Value> {
     use rusqlite::types::Value as Sql;
     use sea_query::Value as Q;
-    let text_column = !matches!(
-        f.kind,
-        FieldKind::Number { .. } | FieldKind::Bool | FieldKind::Json { .. } | FieldKind::GeoPoint
-    ) && !f.kind.is_multiple();
+    let text_column = crate::schema::ddl::declared_type(&f.kind) == "TEXT";
     match v {
         Q::String(Some(s)) if text_column => Some(Sql::Text(s.clone())),
         Q::String(Some(s)) => s

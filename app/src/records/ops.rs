@@ -118,6 +118,12 @@ fn locked() -> RecordError {
     RecordError::Forbidden("Only superusers can perform this action.".into())
 }
 
+/// True when [`rule_access`] decides `rule` without looking at the row: superusers pass every
+/// rule, `null` is superusers only, and an empty rule is open to everyone.
+pub fn rule_needs_no_row(rule: &Option<String>, superuser: bool) -> bool {
+    superuser || rule.as_deref().is_none_or(|r| r.trim().is_empty())
+}
+
 /// Compiles a stored rule for a caller. A rule that no longer compiles (e.g. it names a field
 /// that was since removed) denies everyone but superusers.
 pub fn rule_access(
@@ -634,4 +640,33 @@ pub fn delete(
         record,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::collection::CollectionType;
+
+    #[test]
+    fn rule_needs_no_row_agrees_with_rule_access() {
+        let mut c = Collection::scaffold(CollectionType::Base);
+        c.name = "posts".into();
+        let registry = Registry::default();
+        let guest = Caller::guest();
+        for rule in [
+            None,
+            Some(""),
+            Some("  "),
+            Some("id != ''"),
+            Some("@request.auth.id != ''"),
+        ] {
+            let rule = rule.map(String::from);
+            let row = matches!(
+                rule_access(&registry, &c, &rule, &guest, &Map::new()),
+                Ok(Access::Where(_))
+            );
+            assert_eq!(rule_needs_no_row(&rule, false), !row, "{rule:?}");
+            assert!(rule_needs_no_row(&rule, true));
+        }
+    }
 }

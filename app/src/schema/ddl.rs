@@ -11,39 +11,46 @@ use super::index::IndexDef;
 /// PocketBase's random default for the `id` column.
 const ID_DEFAULT: &str = "('r'||lower(hex(randomblob(7))))";
 
+/// The type a field's column is declared with (PocketBase's). Only `TEXT` gives SQLite's text
+/// affinity; `NUMERIC`, `BOOLEAN` and `JSON` all get numeric affinity (what
+/// `records::stored_as_bound` relies on).
+pub fn declared_type(kind: &FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Number { .. } => "NUMERIC",
+        FieldKind::Bool => "BOOLEAN",
+        FieldKind::Json { .. } | FieldKind::GeoPoint => "JSON",
+        k if k.is_multiple() => "JSON",
+        _ => "TEXT",
+    }
+}
+
 /// The column of a field, with PocketBase's declared type and default.
 pub fn column_def(field: &Field) -> ColumnDef {
     let mut c = ColumnDef::new(Alias::new(&field.name));
+    c.custom(Alias::new(declared_type(&field.kind)));
     match &field.kind {
         FieldKind::Text {
             primary_key: true, ..
         } => {
-            c.custom(Alias::new("TEXT"))
-                .primary_key()
-                .default(Expr::cust(ID_DEFAULT))
-                .not_null();
+            c.primary_key().default(Expr::cust(ID_DEFAULT)).not_null();
         }
         FieldKind::Number { .. } => {
-            c.custom(Alias::new("NUMERIC")).default(0).not_null();
+            c.default(0).not_null();
         }
         FieldKind::Bool => {
-            c.custom(Alias::new("BOOLEAN"))
-                .default(Expr::cust("FALSE"))
-                .not_null();
+            c.default(Expr::cust("FALSE")).not_null();
         }
         FieldKind::Json { .. } => {
-            c.custom(Alias::new("JSON")).default(Expr::cust("NULL"));
+            c.default(Expr::cust("NULL"));
         }
         FieldKind::GeoPoint => {
-            c.custom(Alias::new("JSON"))
-                .default(r#"{"lon":0,"lat":0}"#)
-                .not_null();
+            c.default(r#"{"lon":0,"lat":0}"#).not_null();
         }
         k if k.is_multiple() => {
-            c.custom(Alias::new("JSON")).default("[]").not_null();
+            c.default("[]").not_null();
         }
         _ => {
-            c.custom(Alias::new("TEXT")).default("").not_null();
+            c.default("").not_null();
         }
     }
     c
