@@ -10,7 +10,9 @@ echo "== cargo test (unit + end-to-end)"
 cargo test --workspace --locked
 
 echo "== JS SDK suite against Ferrobase"
-cargo build --locked -p ferrobase --bin ferrobase
+# `cargo test` has just built target/debug/ferrobase (the end-to-end tests run it as
+# CARGO_BIN_EXE_ferrobase). A separate `cargo build -p ferrobase` would resolve the
+# dependencies' features without the test crates and rebuild most of them (~5 minutes in CI).
 bash tests/sdk/run.sh "$PWD/target/debug/ferrobase"
 
 echo "== JS SDK suite against PocketBase 0.40.6 (the reference)"

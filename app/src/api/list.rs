@@ -1,6 +1,7 @@
 //! Paging parameters shared by the list endpoints.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::error::ApiError;
 
@@ -56,20 +57,37 @@ impl Paging {
         (self.page - 1).saturating_mul(self.per_page)
     }
 
-    /// The list envelope.
-    pub fn envelope(&self, items: Vec<Value>, total: Option<u64>) -> Value {
+    /// The list envelope around `items` (anything serialisable as a JSON array).
+    pub fn page_of<T: Serialize>(&self, items: T, total: Option<u64>) -> Envelope<T> {
         let (total_items, total_pages) = match (self.skip_total, total) {
             (false, Some(t)) => (t as i64, t.div_ceil(self.per_page) as i64),
             _ => (-1, -1),
         };
-        json!({
-            "page": self.page,
-            "perPage": self.per_page,
-            "totalItems": total_items,
-            "totalPages": total_pages,
-            "items": items,
-        })
+        Envelope {
+            items,
+            page: self.page,
+            per_page: self.per_page,
+            total_items,
+            total_pages,
+        }
     }
+
+    /// The list envelope as a JSON value.
+    pub fn envelope(&self, items: Vec<Value>, total: Option<u64>) -> Value {
+        serde_json::to_value(self.page_of(items, total)).unwrap_or(Value::Null)
+    }
+}
+
+/// PocketBase's list response. Its keys are declared in the order a `serde_json::Map` sorts
+/// them, so it is written byte for byte as the `Value` form was.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T> {
+    pub items: T,
+    pub page: u64,
+    pub per_page: u64,
+    pub total_items: i64,
+    pub total_pages: i64,
 }
 
 #[cfg(test)]
@@ -103,10 +121,16 @@ mod tests {
         assert_eq!(
             Paging {
                 skip_total: true,
-                ..p
+                ..p.clone()
             }
             .envelope(vec![], None)["totalItems"],
             -1
+        );
+        // Written directly, the envelope has the bytes of its Value form (sorted keys).
+        let items = vec![serde_json::json!({"a": 1})];
+        assert_eq!(
+            serde_json::to_string(&p.page_of(&items, Some(21))).unwrap(),
+            serde_json::to_string(&p.envelope(items, Some(21))).unwrap()
         );
     }
 }

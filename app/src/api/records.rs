@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::error::{ApiError, ApiResult};
 use super::extract::{MaybeAuth, RecordBody};
 use super::files::{Staged, stage};
-use super::list::Paging;
+use super::list::{Envelope, Paging};
 use crate::App;
 use crate::records::expand::{self, Expanded};
 use crate::records::ops::{self, Caller};
@@ -29,16 +29,96 @@ pub(crate) fn collection(app: &App, key: &str) -> ApiResult<Arc<Collection>> {
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Missing collection context."))
 }
 
-/// Expands `records` per the `expand` parameter (on a reader) and serialises them.
+/// Records ready to be written as a response, as the caller may see them.
+pub(crate) enum Items {
+    /// No `expand` and no `fields`: serialised straight from the records (no intermediate
+    /// JSON value per record).
+    Plain {
+        c: Arc<Collection>,
+        superuser: bool,
+        /// The caller's own record id when it signed in to `c` (it may see its email).
+        own: Option<String>,
+        records: Vec<Record>,
+    },
+    Values(Vec<Value>),
+}
+
+impl Items {
+    fn plain(c: &Arc<Collection>, caller: &Caller, records: Vec<Record>) -> Items {
+        let own = caller
+            .auth
+            .as_ref()
+            .filter(|a| a.collection.id == c.id)
+            .map(|a| a.record.id().to_string());
+        Items::Plain {
+            c: c.clone(),
+            superuser: caller.is_superuser(),
+            own,
+            records,
+        }
+    }
+
+    /// The first item alone (a view, create or update response).
+    fn first(self) -> First {
+        First(self)
+    }
+}
+
+impl serde::Serialize for Items {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Items::Plain {
+                c,
+                superuser,
+                own,
+                records,
+            } => s.collect_seq(
+                records
+                    .iter()
+                    .map(|r| r.client_view(c, *superuser, own.as_deref() == Some(r.id()))),
+            ),
+            Items::Values(v) => v.serialize(s),
+        }
+    }
+}
+
+/// The first of some [`Items`] (`null` if there is none).
+pub(crate) struct First(Items);
+
+impl serde::Serialize for First {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Items::Plain {
+                c,
+                superuser,
+                own,
+                records,
+            } => match records.first() {
+                Some(r) => r
+                    .client_view(c, *superuser, own.as_deref() == Some(r.id()))
+                    .serialize(s),
+                None => s.serialize_none(),
+            },
+            Items::Values(v) => v.first().unwrap_or(&Value::Null).serialize(s),
+        }
+    }
+}
+
+/// Expands `records` per the `expand` parameter (on a reader) and picks `fields`; without
+/// either the records are written as they are.
 pub(crate) async fn render(
     app: &App,
     c: &Arc<Collection>,
     records: Vec<Record>,
     caller: &Caller,
     q: &[(String, String)],
-) -> ApiResult<Vec<Value>> {
-    let registry = app.collections().snapshot();
+) -> ApiResult<Items> {
     let spec = param(q, "expand").to_string();
+    let fields = fields_param(q).filter(|f| !f.trim().is_empty());
+    if spec.trim().is_empty() && fields.is_none() {
+        return Ok(Items::plain(c, caller, records));
+    }
+    let registry = app.collections().snapshot();
     let expanded = if spec.trim().is_empty() {
         records
             .into_iter()
@@ -66,7 +146,7 @@ pub(crate) async fn render(
         .iter()
         .map(|e| expand::render(&registry, e, caller))
         .collect();
-    Ok(super::fields::pick_all(items, fields_param(q)))
+    Ok(Items::Values(super::fields::pick_all(items, fields)))
 }
 
 async fn render_one(
@@ -75,9 +155,8 @@ async fn render_one(
     record: Record,
     caller: &Caller,
     q: &[(String, String)],
-) -> ApiResult<Json<Value>> {
-    let mut items = render(app, c, vec![record], caller, q).await?;
-    Ok(Json(items.pop().unwrap_or(Value::Null)))
+) -> ApiResult<Json<First>> {
+    Ok(Json(render(app, c, vec![record], caller, q).await?.first()))
 }
 
 /// The caller of a request: its auth and the request data rules can read.
@@ -96,7 +175,8 @@ pub(crate) fn caller(
             .filter_map(|(k, v)| {
                 v.to_str()
                     .ok()
-                    .map(|v| (k.as_str().to_lowercase().replace('-', "_"), v.to_string()))
+                    // `http` keeps header names lowercase already.
+                    .map(|v| (k.as_str().replace('-', "_"), v.to_string()))
             })
             .collect(),
         method: method.as_str().to_string(),
@@ -228,7 +308,7 @@ async fn list(
     method: axum::http::Method,
     headers: axum::http::HeaderMap,
     auth: MaybeAuth,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Envelope<Items>>> {
     let c = collection(&app, &coll)?;
     let paging = Paging::from_query(&q)?;
     let caller = caller(auth, &method, &headers, &q);
@@ -254,7 +334,7 @@ async fn list(
         })
         .await?;
     let items = render(&app, &c, items, &caller, &q).await?;
-    Ok(Json(paging.envelope(items, total)))
+    Ok(Json(paging.page_of(items, total)))
 }
 
 async fn view(
@@ -264,7 +344,7 @@ async fn view(
     method: axum::http::Method,
     headers: axum::http::HeaderMap,
     auth: MaybeAuth,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<First>> {
     let c = collection(&app, &coll)?;
     let caller = caller(auth, &method, &headers, &q);
     let registry = app.collections().snapshot();
@@ -369,7 +449,7 @@ async fn create(
     headers: axum::http::HeaderMap,
     auth: MaybeAuth,
     RecordBody(body, uploads): RecordBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<First>> {
     let c = collection(&app, &coll)?;
     let caller = caller(auth, &method, &headers, &q);
     let r = create_record(&app, &c, &caller, body, uploads).await?;
@@ -384,7 +464,7 @@ async fn update(
     headers: axum::http::HeaderMap,
     auth: MaybeAuth,
     RecordBody(body, uploads): RecordBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<First>> {
     let c = collection(&app, &coll)?;
     let caller = caller(auth, &method, &headers, &q);
     let r = update_record(&app, &c, &caller, &id, body, uploads).await?;

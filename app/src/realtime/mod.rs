@@ -195,9 +195,12 @@ impl Broker {
         broker
     }
 
-    /// Hands committed changes to the fan-out task (called right after commit).
+    /// Hands committed changes to the fan-out task (called right after commit, on the
+    /// writer thread). With no client connected there is no one to tell, and the changes are
+    /// dropped here instead of waking the fan-out task for every commit: a client that
+    /// connects later only sees changes committed after it subscribed, as with any timing.
     pub fn publish(&self, changes: Vec<Change>) {
-        if !changes.is_empty() {
+        if !changes.is_empty() && self.client_count() > 0 {
             let _ = self.inner.events.send(changes);
         }
     }

@@ -72,22 +72,65 @@ impl Record {
         superuser: bool,
         show_email: bool,
     ) -> Value {
+        let view = self.client_view(collection, superuser, show_email);
         let mut out = Map::new();
-        out.insert("collectionId".into(), json!(self.collection_id));
-        out.insert("collectionName".into(), json!(self.collection_name));
+        for (k, v) in view.entries() {
+            let v = match v {
+                Shown::Str(s) => Value::String(s.to_string()),
+                Shown::Value(v) => v.clone(),
+            };
+            out.insert(k.to_string(), v);
+        }
+        Value::Object(out)
+    }
+
+    /// The same JSON as [`Record::to_client_json`], serialised straight from the record (no
+    /// intermediate `Value`, no clone of each value): the records API's responses without
+    /// `expand` or `fields` are written this way.
+    pub fn client_view<'a>(
+        &'a self,
+        collection: &'a Collection,
+        superuser: bool,
+        show_email: bool,
+    ) -> ClientView<'a> {
+        ClientView {
+            record: self,
+            collection,
+            superuser,
+            show_email,
+        }
+    }
+}
+
+/// A record as one client may see it; see [`Record::client_view`].
+pub struct ClientView<'a> {
+    record: &'a Record,
+    collection: &'a Collection,
+    superuser: bool,
+    show_email: bool,
+}
+
+impl<'a> ClientView<'a> {
+    /// The visible keys and values, sorted by key as a `serde_json::Map` orders them, so both
+    /// ways of writing a record give the same bytes. (Field names never collide with the two
+    /// system keys: `schema::RESERVED_FIELD_NAMES`.)
+    fn entries(&self) -> Vec<(&'a str, Shown<'a>)> {
+        let (record, collection) = (self.record, self.collection);
+        let mut out = Vec::with_capacity(collection.fields.len() + 2);
+        out.push(("collectionId", Shown::Str(&record.collection_id)));
+        out.push(("collectionName", Shown::Str(&record.collection_name)));
+        let auth = collection.is_auth();
         for f in &collection.fields {
-            if matches!(f.kind, FieldKind::Password { .. })
-                || (collection.is_auth() && f.name == "tokenKey")
-            {
+            if matches!(f.kind, FieldKind::Password { .. }) || (auth && f.name == "tokenKey") {
                 continue;
             }
-            if f.hidden && !superuser {
+            if f.hidden && !self.superuser {
                 continue;
             }
-            if collection.is_auth() && f.name == "email" {
-                let visible = superuser
-                    || show_email
-                    || self
+            if auth && f.name == "email" {
+                let visible = self.superuser
+                    || self.show_email
+                    || record
                         .data
                         .get("emailVisibility")
                         .and_then(Value::as_bool)
@@ -96,12 +139,31 @@ impl Record {
                     continue;
                 }
             }
-            out.insert(
-                f.name.clone(),
-                self.data.get(&f.name).cloned().unwrap_or(Value::Null),
-            );
+            let v = record.data.get(&f.name).unwrap_or(&Value::Null);
+            out.push((f.name.as_str(), Shown::Value(v)));
         }
-        Value::Object(out)
+        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+}
+
+/// One value of a [`ClientView`].
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Shown<'a> {
+    Str(&'a str),
+    Value(&'a Value),
+}
+
+impl serde::Serialize for ClientView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let entries = self.entries();
+        let mut map = s.serialize_map(Some(entries.len()))?;
+        for (k, v) in entries {
+            map.serialize_entry(k, &v)?;
+        }
+        map.end()
     }
 }
 
@@ -583,5 +645,43 @@ mod tests {
         let title = c.fields.iter().find(|f| f.name == "title").unwrap();
         assert!(stored_as_bound(title, &"123".to_string().into()).is_some());
         assert_eq!(stored_as_bound(title, &1i64.into()), None);
+    }
+
+    #[test]
+    fn a_client_view_writes_what_the_client_json_holds() {
+        let mut users = crate::schema::defaults::users();
+        let (secret, _) =
+            Field::from_json(&json!({"name": "secret", "type": "text", "hidden": true}))
+                .expect("field");
+        users.fields.push(secret);
+        let mut data = Map::new();
+        for (k, v) in [
+            ("id", json!("u1")),
+            ("email", json!("a@example.com")),
+            ("emailVisibility", json!(false)),
+            ("verified", json!(true)),
+            ("password", json!("$2a$10$hash")),
+            ("tokenKey", json!("key")),
+            ("name", json!("A \"quoted\" name")),
+            ("secret", json!("s")),
+        ] {
+            data.insert(k.into(), v);
+        }
+        let r = Record {
+            collection_id: users.id.clone(),
+            collection_name: users.name.clone(),
+            data,
+        };
+        for (superuser, own) in [(false, false), (false, true), (true, false)] {
+            let direct = serde_json::to_string(&r.client_view(&users, superuser, own)).unwrap();
+            let value = r.to_client_json(&users, superuser, own);
+            assert_eq!(direct, serde_json::to_string(&value).unwrap());
+            assert!(value.get("password").is_none() && value.get("tokenKey").is_none());
+            assert_eq!(value.get("email").is_some(), superuser || own, "{value}");
+            assert_eq!(value.get("secret").is_some(), superuser, "{value}");
+            assert_eq!(value["collectionName"], json!("users"));
+            // Fields missing from the row are written as null, like the Value form.
+            assert_eq!(value["avatar"], Value::Null);
+        }
     }
 }
