@@ -32,28 +32,28 @@ pub(crate) fn collection(app: &App, key: &str) -> ApiResult<Arc<Collection>> {
 /// Records ready to be written as a response, as the caller may see them.
 pub(crate) enum Items {
     /// No `expand` and no `fields`: serialised straight from the records (no intermediate
-    /// JSON value per record).
+    /// JSON value per record). Each record carries whether the caller is that record
+    /// (`Caller::is_record`: it may see its own email).
     Plain {
         c: Arc<Collection>,
         superuser: bool,
-        /// The caller's own record id when it signed in to `c` (it may see its email).
-        own: Option<String>,
-        records: Vec<Record>,
+        records: Vec<(Record, bool)>,
     },
     Values(Vec<Value>),
 }
 
 impl Items {
     fn plain(c: &Arc<Collection>, caller: &Caller, records: Vec<Record>) -> Items {
-        let own = caller
-            .auth
-            .as_ref()
-            .filter(|a| a.collection.id == c.id)
-            .map(|a| a.record.id().to_string());
+        let records = records
+            .into_iter()
+            .map(|r| {
+                let own = caller.is_record(c, r.id());
+                (r, own)
+            })
+            .collect();
         Items::Plain {
             c: c.clone(),
             superuser: caller.is_superuser(),
-            own,
             records,
         }
     }
@@ -64,19 +64,22 @@ impl Items {
     }
 }
 
+fn plain_view<'a>(
+    c: &'a Collection,
+    superuser: bool,
+    (r, own): &'a (Record, bool),
+) -> records::ClientView<'a> {
+    r.client_view(c, superuser, *own)
+}
+
 impl serde::Serialize for Items {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Items::Plain {
                 c,
                 superuser,
-                own,
                 records,
-            } => s.collect_seq(
-                records
-                    .iter()
-                    .map(|r| r.client_view(c, *superuser, own.as_deref() == Some(r.id()))),
-            ),
+            } => s.collect_seq(records.iter().map(|r| plain_view(c, *superuser, r))),
             Items::Values(v) => v.serialize(s),
         }
     }
@@ -91,12 +94,9 @@ impl serde::Serialize for First {
             Items::Plain {
                 c,
                 superuser,
-                own,
                 records,
             } => match records.first() {
-                Some(r) => r
-                    .client_view(c, *superuser, own.as_deref() == Some(r.id()))
-                    .serialize(s),
+                Some(r) => plain_view(c, *superuser, r).serialize(s),
                 None => s.serialize_none(),
             },
             Items::Values(v) => v.first().unwrap_or(&Value::Null).serialize(s),

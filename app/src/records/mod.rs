@@ -111,8 +111,7 @@ pub struct ClientView<'a> {
 }
 
 impl<'a> ClientView<'a> {
-    /// The visible keys and values, sorted by key as a `serde_json::Map` orders them, so both
-    /// ways of writing a record give the same bytes. (Field names never collide with the two
+    /// The visible keys and values, in schema order. (Field names never collide with the two
     /// system keys: `schema::RESERVED_FIELD_NAMES`.)
     fn entries(&self) -> Vec<(&'a str, Shown<'a>)> {
         let (record, collection) = (self.record, self.collection);
@@ -142,7 +141,6 @@ impl<'a> ClientView<'a> {
             let v = record.data.get(&f.name).unwrap_or(&Value::Null);
             out.push((f.name.as_str(), Shown::Value(v)));
         }
-        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
         out
     }
 }
@@ -158,7 +156,10 @@ enum Shown<'a> {
 impl serde::Serialize for ClientView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let entries = self.entries();
+        // Sorted by key as a `serde_json::Map` orders them, so both ways of writing a record
+        // give the same bytes.
+        let mut entries = self.entries();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut map = s.serialize_map(Some(entries.len()))?;
         for (k, v) in entries {
             map.serialize_entry(k, &v)?;
