@@ -16,6 +16,7 @@ use super::extract::{MaybeAuth, RecordBody};
 use super::files::{Staged, stage};
 use super::list::{Envelope, Paging};
 use crate::App;
+use crate::db::Isolation;
 use crate::records::expand::{self, Expanded};
 use crate::records::ops::{self, Caller};
 use crate::records::{self, Record};
@@ -210,12 +211,26 @@ where
     F: FnOnce(&mut ops::Tx<'_>) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
+    write_records_isolated(app, staged, Isolation::Savepoint, f).await
+}
+
+/// [`write_records`] with the writer's [`Isolation`] for the job.
+async fn write_records_isolated<T, F>(
+    app: &App,
+    staged: Staged,
+    isolation: Isolation,
+    f: F,
+) -> ApiResult<T>
+where
+    F: FnOnce(&mut ops::Tx<'_>) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
     let registry = app.collections().snapshot();
     let (broker, cleaner) = (app.realtime().clone(), app.cleaner().clone());
     let uploaded = staged.names.clone();
     let result = app
         .db()
-        .write_tx(move |conn, after| {
+        .write_isolated(isolation, move |conn, after| {
             let mut tx = ops::Tx::new(conn, &registry);
             tx.uploaded = uploaded;
             let out = f(&mut tx)?;
@@ -392,8 +407,13 @@ pub(crate) async fn create_record(
             return Err(e);
         }
     };
+    let isolation = if prepared.is_single_statement() {
+        Isolation::SingleStatement
+    } else {
+        Isolation::Savepoint
+    };
     let (c2, caller2) = (c.clone(), caller.clone());
-    write_records(app, staged, move |tx| {
+    write_records_isolated(app, staged, isolation, move |tx| {
         Ok(ops::insert_prepared(tx, &c2, &caller2, prepared)?)
     })
     .await
@@ -421,7 +441,7 @@ pub(crate) async fn update_record(
         }
     };
     let (c2, caller2, id2) = (c.clone(), caller.clone(), id.to_string());
-    write_records(app, staged, move |tx| {
+    write_records_isolated(app, staged, Isolation::SingleStatement, move |tx| {
         Ok(ops::update(tx, &c2, &caller2, &id2, &body, prepared)?)
     })
     .await

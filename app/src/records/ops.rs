@@ -355,6 +355,15 @@ pub struct PreparedCreate {
 
 const CREATE_FAILED: &str = "Failed to create record.";
 
+impl PreparedCreate {
+    /// Whether [`insert_prepared`] writes with one statement and cannot fail after it (no
+    /// create rule to check on the new row), so the writer can run it without a savepoint
+    /// (`db::Isolation::SingleStatement`).
+    pub fn is_single_statement(&self) -> bool {
+        self.row_rule_body.is_none()
+    }
+}
+
 /// The checks and casts of a create that need no database (see [`PreparedCreate`]).
 pub fn prepare_create(
     registry: &Registry,
@@ -423,6 +432,8 @@ pub fn insert_prepared(
 
 /// Updates a record; the rule sees the stored row and `@request.body` the submitted values
 /// (after modifiers). Modifiers are resolved against the stored row inside the transaction.
+/// Its only write is the one `UPDATE`, and nothing after it can fail, so the writer runs it
+/// without a savepoint (`db::Isolation::SingleStatement`).
 pub fn update(
     tx: &mut Tx<'_>,
     c: &Arc<Collection>,
