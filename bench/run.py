@@ -157,6 +157,27 @@ def realtime(s, subscribers, writes, rate):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def cpu_ticks(pid):
+    """User + system CPU time of process `pid`, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def settle(servers, limit=15.0):
+    """Waits (at most `limit` s) until no server uses more than ~5 % of a core, so every run
+    starts on a quiet machine: after a view run PocketBase keeps a core busy for ~3 s, which
+    would otherwise be billed to whichever server runs next. Returns the seconds waited."""
+    t0 = time.monotonic()
+    hz = os.sysconf("SC_CLK_TCK")
+    while time.monotonic() - t0 < limit:
+        before = sum(cpu_ticks(s.proc.pid) for s in servers)
+        time.sleep(0.5)
+        if sum(cpu_ticks(s.proc.pid) for s in servers) - before <= 0.025 * hz:
+            break
+    return time.monotonic() - t0
+
+
 def ratio(num, den):
     """num / den as text; "n/a" when the denominator measured nothing (a smoke run's 1-second
     auth case can end before PocketBase finishes a single bcrypt-bound request)."""
@@ -219,7 +240,7 @@ def main():
                         # several times as much as the other's (docs/performance.md).
                         coll = f"bench_create_{rep + 1}"
                         setup(s, records, coll)
-                        time.sleep(1)  # let the seeding's checkpoints settle, as for the other cases
+                    settle(servers)
                     r = wrk(s, case, args, ids_files[s.name], records, coll)
                     runs[s.name].append(r)
                     print(f"{s.name:10} {case:7} run {rep + 1}: {r['rps']:9.0f} req/s  p99 {r['p99']:.1f} ms  errors {r['errors']}", flush=True)
@@ -229,7 +250,7 @@ def main():
         for rep in range(args.repeat):
             # Alternating like the HTTP cases, so a slow spell of the host falls on both.
             for s in (servers if rep % 2 == 0 else servers[::-1]):
-                time.sleep(2)  # let the previous case's queued work (bcrypt) drain first
+                settle(servers)  # the previous case's queued work (bcrypt) drains first
                 rts[s.name].append(realtime(s, subs, writes, rate))
         for s in servers:
             runs = rts[s.name]
