@@ -713,17 +713,20 @@ mod tests {
         let (a, b) = tokio::join!(ok, bad);
         assert!(a.is_ok());
         assert!(b.is_err());
-        let vals: Vec<i64> = db
-            .read(|c| {
-                let mut s = c.prepare("SELECT v FROM t ORDER BY v")?;
-                let v = s
-                    .query_map([], |r| r.get(0))?
-                    .collect::<Result<Vec<i64>, _>>()?;
-                Ok::<_, DbError>(v)
-            })
-            .await
-            .unwrap();
-        assert_eq!(vals, vec![1]);
+        assert_eq!(values_of_t(&db).await, vec![1]);
+    }
+
+    /// The values in test table `t`, in order.
+    async fn values_of_t(db: &Db) -> Vec<i64> {
+        db.read(|c| {
+            let mut s = c.prepare("SELECT v FROM t ORDER BY v")?;
+            let v = s
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<i64>, _>>()?;
+            Ok::<_, DbError>(v)
+        })
+        .await
+        .unwrap()
     }
 
     use std::future::Future;
@@ -758,17 +761,7 @@ mod tests {
         for fut in queued {
             ok.push(fut.await.is_ok());
         }
-        let vals = db
-            .read(|c| {
-                let mut s = c.prepare("SELECT v FROM t ORDER BY v")?;
-                let v = s
-                    .query_map([], |r| r.get(0))?
-                    .collect::<Result<Vec<i64>, _>>()?;
-                Ok::<_, DbError>(v)
-            })
-            .await
-            .unwrap();
-        (ok, vals)
+        (ok, values_of_t(db).await)
     }
 
     fn insert(v: i64) -> Job {
