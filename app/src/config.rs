@@ -18,6 +18,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Number of reader threads.
     pub readers: usize,
+    /// The settings encryption key (read from the variable `--encryptionEnv` names).
+    pub encryption_key: Option<String>,
     /// Where schema migration files live (default: `fb_migrations` beside the data dir).
     pub migrations_dir: PathBuf,
     /// Write a migration file for every schema change made through the API.
@@ -44,6 +46,7 @@ impl Config {
             origins: vec![],
             body_limit: crate::api::DEFAULT_BODY_LIMIT,
             readers: 2,
+            encryption_key: None,
             migrations_dir: default_migrations_dir(&data_dir),
             automigrate: true,
             run_migrations: true,

@@ -7,7 +7,9 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod cli;
 pub mod config;
+pub mod cron;
 pub mod db;
 pub mod files;
 pub mod mail;
@@ -42,6 +44,9 @@ struct AppInner {
     storage: Arc<dyn files::Storage>,
     cleaner: files::Cleaner,
     admin: admin::AdminState,
+    scheduler: cron::Scheduler,
+    /// The plugins' runtime, installed once at start ([`plugin::start`]).
+    plugins: std::sync::OnceLock<Arc<plugin::Runtime>>,
 }
 
 /// Errors while starting the application.
@@ -55,6 +60,10 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("migration failed, nothing was changed: {0}")]
     Migration(#[from] schema::migrations::MigrationError),
+    #[error("settings: {0}")]
+    Settings(#[from] settings::SettingsError),
+    #[error("{0}")]
+    Plugin(#[from] plugin::PluginError),
 }
 
 /// PocketBase features Ferrobase does not run (JS hooks and JS migrations) are left untouched;
@@ -100,7 +109,8 @@ impl App {
         }
         let collections =
             collections.with_automigrate(config.automigrate.then(|| config.migrations_dir.clone()));
-        let settings = settings::SettingsStore::open(db.clone()).await?;
+        let settings =
+            settings::SettingsStore::open(db.clone(), config.encryption_key.clone()).await?;
         let realtime = realtime::Broker::start(db.clone(), collections.clone());
         let storage: Arc<dyn files::Storage> =
             Arc::new(files::LocalStorage::new(config.data_dir.join("storage")));
@@ -115,6 +125,8 @@ impl App {
                 storage,
                 cleaner,
                 admin: admin::AdminState::default(),
+                plugins: std::sync::OnceLock::new(),
+                scheduler: cron::Scheduler::default(),
             }),
         })
     }
@@ -152,9 +164,30 @@ impl App {
         &self.inner.settings
     }
 
-    /// The HTTP router of this app with the given plugins' routes.
-    pub fn router(&self, plugins: &[Box<dyn ferrobase_plugin::Plugin>]) -> axum::Router {
-        let extra = plugins.iter().filter_map(|p| p.routes()).collect();
-        api::router(self.clone(), extra)
+    /// The cron scheduler (jobs of the core and of plugins).
+    pub fn scheduler(&self) -> &cron::Scheduler {
+        &self.inner.scheduler
+    }
+
+    /// The plugins' runtime (empty until [`plugin::start`] installed one).
+    pub fn plugins(&self) -> Arc<plugin::Runtime> {
+        static EMPTY: std::sync::OnceLock<Arc<plugin::Runtime>> = std::sync::OnceLock::new();
+        self.inner
+            .plugins
+            .get()
+            .unwrap_or_else(|| EMPTY.get_or_init(Default::default))
+            .clone()
+    }
+
+    /// Installs the plugins' runtime (once; a second call is ignored).
+    pub(crate) fn install_plugins(&self, rt: plugin::Runtime) {
+        if self.inner.plugins.set(Arc::new(rt)).is_err() {
+            tracing::warn!("plugins were started twice; the second start is ignored");
+        }
+    }
+
+    /// The HTTP router of this app, with the routes of the plugins started on it.
+    pub fn router(&self) -> axum::Router {
+        api::router(self.clone(), self.plugins().routes())
     }
 }

@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, RwLock};
 
+use ferrobase_plugin::SettingField;
+
 use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use serde_json::{Value, json};
 
@@ -16,6 +18,10 @@ use crate::validation::ValidationErrors;
 pub enum SettingsError {
     #[error("invalid settings")]
     Validation(ValidationErrors),
+    /// The stored settings are encrypted and no (or another) key was given, or the key is
+    /// malformed.
+    #[error("{0}")]
+    Encryption(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -50,22 +56,85 @@ const SECRETS: &[&[&str]] = &[
     &["backups", "s3", "secret"],
 ];
 
-/// The settings as a client sees them.
+/// Removes the value at `path` (objects only).
+fn remove_path(v: &mut Value, path: &[&str]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = v;
+    for p in parents {
+        match node.get_mut(*p) {
+            Some(n) => node = n,
+            None => return,
+        }
+    }
+    if let Value::Object(m) = node {
+        m.remove(*last);
+    }
+}
+
+/// The core's settings as a client sees them (plugin sections need
+/// [`SettingsStore::client_json`], which knows their secrets).
 pub fn client_json(settings: &Value) -> Value {
     let mut v = settings.clone();
     for path in SECRETS {
-        let Some((last, parents)) = path.split_last() else {
-            continue;
-        };
-        let mut node = &mut v;
-        for p in parents {
-            node = &mut node[*p];
-        }
-        if let Value::Object(m) = node {
-            m.remove(*last);
-        }
+        remove_path(&mut v, path);
     }
     v
+}
+
+/// Settings encryption at rest, as PocketBase does it with `--encryptionEnv`: the whole
+/// settings document is sealed with AES-256-GCM under the 32-byte key, a random 12-byte nonce
+/// in front of the ciphertext, stored base64 (standard alphabet) instead of the JSON.
+pub mod crypt {
+    use aes_gcm::aead::{Aead, KeyInit};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    /// Checks a key: exactly 32 bytes.
+    pub fn check_key(key: &str) -> Result<(), String> {
+        if key.len() == 32 {
+            Ok(())
+        } else {
+            Err(format!(
+                "the encryption key must be 32 characters long (it has {})",
+                key.len()
+            ))
+        }
+    }
+
+    /// Seals `plain` under `key`.
+    pub fn encrypt(plain: &[u8], key: &str) -> Result<String, String> {
+        check_key(key)?;
+        let cipher = Aes256Gcm::new_from_slice(key.as_bytes()).map_err(|e| e.to_string())?;
+        let nonce_bytes: [u8; 12] = rand::random();
+        let sealed = cipher
+            .encrypt(<&Nonce<_>>::from(&nonce_bytes), plain)
+            .map_err(|_| "encryption failed".to_string())?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend(sealed);
+        Ok(STANDARD.encode(out))
+    }
+
+    /// Opens what [`encrypt`] sealed.
+    pub fn decrypt(sealed: &str, key: &str) -> Result<Vec<u8>, String> {
+        check_key(key)?;
+        let raw = STANDARD
+            .decode(sealed.trim().trim_matches('"'))
+            .map_err(|_| "the stored settings are not valid encrypted data".to_string())?;
+        if raw.len() < 12 {
+            return Err("the stored settings are not valid encrypted data".into());
+        }
+        let (nonce, body) = raw.split_at(12);
+        let nonce: [u8; 12] = nonce
+            .try_into()
+            .map_err(|_| "the stored settings are not valid encrypted data".to_string())?;
+        let cipher = Aes256Gcm::new_from_slice(key.as_bytes()).map_err(|e| e.to_string())?;
+        cipher
+            .decrypt(<&Nonce<_>>::from(&nonce), body)
+            .map_err(|_| "the settings could not be decrypted with this key".to_string())
+    }
 }
 
 /// Checks that every known key keeps its JSON type.
@@ -128,16 +197,26 @@ fn validate(s: &Value) -> ValidationErrors {
     errs
 }
 
+/// Plugins' settings sections: (plugin name, fields).
+type PluginSpecs = Vec<(String, Vec<SettingField>)>;
+
 /// The settings document, cached; written through the single writer.
 #[derive(Clone)]
 pub struct SettingsStore {
     db: Db,
     cache: Arc<RwLock<Arc<Value>>>,
+    /// The encryption key (`--encryptionEnv`): the stored document is sealed with it.
+    key: Option<Arc<str>>,
+    /// Plugins' sections: (plugin name, fields).
+    plugins: Arc<RwLock<PluginSpecs>>,
 }
 
 const ID: &str = "settings";
 
-fn read(conn: &rusqlite::Connection) -> Result<Option<Value>, DbError> {
+/// The stored settings document: plain JSON, or sealed with `key` (see [`crypt`]). Plain
+/// JSON is read with or without a key (the next write seals it); sealed settings without the
+/// right key are an error, never silently replaced by the defaults.
+fn read(conn: &rusqlite::Connection, key: Option<&str>) -> Result<Option<Value>, SettingsError> {
     let q = Query::select()
         .column(Alias::new("value"))
         .from(Alias::new("_params"))
@@ -147,17 +226,38 @@ fn read(conn: &rusqlite::Connection) -> Result<Option<Value>, DbError> {
     let rows = db::query_rows(conn, &q, |r| {
         Ok(match r.get_ref(0)? {
             rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                serde_json::from_slice::<Value>(t).ok()
+                Some(t.to_vec())
             }
             _ => None,
         })
     })?;
-    Ok(rows.into_iter().next().flatten())
+    let Some(raw) = rows.into_iter().next().flatten() else {
+        return Ok(None);
+    };
+    if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(&raw) {
+        return Ok(Some(v));
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let Some(key) = key else {
+        return Err(SettingsError::Encryption(
+            "the stored settings are encrypted: start with --encryptionEnv naming the variable that holds the key".into(),
+        ));
+    };
+    let plain = crypt::decrypt(&text, key).map_err(SettingsError::Encryption)?;
+    serde_json::from_slice::<Value>(&plain)
+        .map(Some)
+        .map_err(|_| SettingsError::Encryption("the decrypted settings are not JSON".into()))
 }
 
 impl SettingsStore {
-    pub async fn open(db: Db) -> Result<SettingsStore, DbError> {
-        let stored = db.read(read).await?;
+    /// Opens the settings; `key` is the encryption key (`--encryptionEnv`), checked here.
+    pub async fn open(db: Db, key: Option<String>) -> Result<SettingsStore, SettingsError> {
+        if let Some(k) = &key {
+            crypt::check_key(k).map_err(SettingsError::Encryption)?;
+        }
+        let key: Option<Arc<str>> = key.map(Into::into);
+        let k2 = key.clone();
+        let stored = db.read(move |conn| read(conn, k2.as_deref())).await?;
         let mut s = defaults();
         if let Some(stored) = stored {
             merge_json(&mut s, &stored);
@@ -165,7 +265,100 @@ impl SettingsStore {
         Ok(SettingsStore {
             db,
             cache: Arc::new(RwLock::new(Arc::new(s))),
+            key,
+            plugins: Arc::default(),
         })
+    }
+
+    /// Registers a plugin's settings section (at start, before the plugin's setup): its
+    /// defaults join the document, its secrets are hidden from clients.
+    pub fn register_plugin(&self, name: &str, fields: Vec<SettingField>) {
+        let mut guard = match self.plugins.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        guard.retain(|(n, _)| n != name);
+        guard.push((name.to_string(), fields));
+        drop(guard);
+        let mut cache = match self.cache.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let mut s = (**cache).clone();
+        let mut full = self.defaults();
+        merge_json(&mut full, &s);
+        s = full;
+        *cache = Arc::new(s);
+    }
+
+    fn plugin_specs(&self) -> Vec<(String, Vec<SettingField>)> {
+        match self.plugins.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The plugins' fields, by plugin.
+    pub fn plugin_fields(&self) -> Vec<(String, Vec<SettingField>)> {
+        self.plugin_specs()
+    }
+
+    /// The defaults, with every registered plugin's section.
+    pub fn defaults(&self) -> Value {
+        let mut d = defaults();
+        let specs = self.plugin_specs();
+        if !specs.is_empty() {
+            let mut plugins = serde_json::Map::new();
+            for (name, fields) in specs {
+                let mut section = serde_json::Map::new();
+                for f in fields {
+                    section.insert(f.name.clone(), f.default.clone());
+                }
+                plugins.insert(name, Value::Object(section));
+            }
+            d["plugins"] = Value::Object(plugins);
+        }
+        d
+    }
+
+    /// A plugin's section: stored values over the defaults, then the environment overrides
+    /// of its fields.
+    pub fn plugin_section(&self, name: &str) -> serde_json::Map<String, Value> {
+        let s = self.get();
+        let mut section = s["plugins"][name].as_object().cloned().unwrap_or_default();
+        for (plugin, fields) in self.plugin_specs() {
+            if plugin != name {
+                continue;
+            }
+            for f in fields {
+                if let Some(v) = f.env.as_deref().and_then(|e| std::env::var(e).ok())
+                    && !v.is_empty()
+                {
+                    let v = match &f.default {
+                        Value::Bool(_) => Value::Bool(matches!(v.as_str(), "1" | "true" | "yes")),
+                        Value::Number(_) => v
+                            .parse::<i64>()
+                            .map(Value::from)
+                            .or_else(|_| v.parse::<f64>().map(Value::from))
+                            .unwrap_or(Value::String(v)),
+                        _ => Value::String(v),
+                    };
+                    section.insert(f.name.clone(), v);
+                }
+            }
+        }
+        section
+    }
+
+    /// The settings as a client sees them: every secret removed, the plugins' too.
+    pub fn client_json(&self, settings: &Value) -> Value {
+        let mut v = client_json(settings);
+        for (plugin, fields) in self.plugin_specs() {
+            for f in fields.iter().filter(|f| f.secret) {
+                remove_path(&mut v, &["plugins", &plugin, &f.name]);
+            }
+        }
+        v
     }
 
     /// The current settings (with secrets).
@@ -179,15 +372,17 @@ impl SettingsStore {
     /// Deep-merges `patch` into the settings, validates and stores them.
     pub async fn patch(&self, patch: Value) -> Result<Arc<Value>, SettingsError> {
         let mut errs = ValidationErrors::new();
-        check_types(&defaults(), &patch, &mut Vec::new(), &mut errs);
+        let base = self.defaults();
+        check_types(&base, &patch, &mut Vec::new(), &mut errs);
         if !errs.is_empty() {
             return Err(SettingsError::Validation(errs));
         }
+        let key = self.key.clone();
         let next = self
             .db
             .write(move |conn| {
-                let mut s = defaults();
-                if let Some(stored) = read(conn)? {
+                let mut s = base;
+                if let Some(stored) = read(conn, key.as_deref())? {
                     merge_json(&mut s, &stored);
                 }
                 merge_json(&mut s, &patch);
@@ -196,15 +391,15 @@ impl SettingsStore {
                     return Err(SettingsError::Validation(errs));
                 }
                 let now = ids::now();
+                let stored = match key.as_deref() {
+                    Some(k) => crypt::encrypt(s.to_string().as_bytes(), k)
+                        .map_err(SettingsError::Encryption)?,
+                    None => s.to_string(),
+                };
                 let q = Query::insert()
                     .into_table(Alias::new("_params"))
                     .columns(["id", "value", "created", "updated"].map(Alias::new))
-                    .values_panic([
-                        ID.into(),
-                        s.to_string().into(),
-                        now.clone().into(),
-                        now.into(),
-                    ])
+                    .values_panic([ID.into(), stored.into(), now.clone().into(), now.into()])
                     .on_conflict(
                         OnConflict::column(Alias::new("id"))
                             .update_columns(["value", "updated"].map(Alias::new))
@@ -227,6 +422,17 @@ impl SettingsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encryption_round_trips_and_refuses_the_wrong_key() {
+        let key = "0123456789abcdef0123456789abcdef";
+        let sealed = crypt::encrypt(b"{\"a\":1}", key).unwrap();
+        assert_eq!(crypt::decrypt(&sealed, key).unwrap(), b"{\"a\":1}");
+        assert!(crypt::decrypt(&sealed, "0123456789abcdef0123456789abcdeX").is_err());
+        assert!(crypt::check_key("short").is_err());
+        // A fresh nonce every time: the same document never seals to the same text.
+        assert_ne!(sealed, crypt::encrypt(b"{\"a\":1}", key).unwrap());
+    }
 
     #[test]
     fn secrets_are_hidden_and_types_checked() {

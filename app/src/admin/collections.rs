@@ -27,6 +27,7 @@ pub(super) async fn list(State(app): State<App>, admin: Admin, Query(q): QueryPa
         .map(|c| {
             json!({
                 "id": c.id, "name": c.name, "type": c.kind.as_str(), "system": c.system,
+                "owner": app.collections().owner_of(&c.id),
                 "fields": c.fields.len(),
                 "public_list": c.rules.list.as_deref() == Some(""),
                 "locked_list": c.rules.list.is_none(),

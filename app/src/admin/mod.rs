@@ -9,6 +9,7 @@
 mod auth;
 mod collections;
 mod form;
+mod plugins;
 mod records;
 pub mod session;
 mod settings;
@@ -112,6 +113,8 @@ fn tera() -> &'static tera::Tera {
             "records.html",
             "record_edit.html",
             "settings.html",
+            "plugin_page.html",
+            "plugin_settings.html",
         ];
         if let Err(e) = t.add_raw_templates(templates) {
             tracing::error!(error = ?e, "dashboard templates do not compile");
@@ -193,6 +196,7 @@ impl Admin {
             headers: Vec::new(),
             method: "POST".into(),
             context: "default".into(),
+            system: false,
         }
     }
 
@@ -421,6 +425,7 @@ pub(crate) fn base_context(app: &App, admin: &Admin, active: &str) -> tera::Cont
             .cmp(&(b["system"].as_bool(), b["name"].as_str()))
     });
     ctx.insert("nav_collections", &nav);
+    ctx.insert("nav_plugins", &plugins::nav(app));
     ctx
 }
 
@@ -533,6 +538,14 @@ pub fn routes() -> Router<App> {
             post(records::delete),
         )
         .route("/_/settings", get(settings::page).post(settings::save))
+        .route(
+            "/_/plugins/{plugin}/{slug}",
+            get(plugins::page).post(plugins::page_post),
+        )
+        .route(
+            "/_/plugin-settings/{plugin}",
+            get(plugins::settings_page).post(plugins::settings_save),
+        )
         .route("/_/settings/test-mail", post(settings::test_mail))
 }
 

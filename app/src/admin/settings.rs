@@ -34,7 +34,7 @@ fn page_with(
 ) -> Response {
     let mut ctx = base_context(app, admin, "settings");
     insert_flash(&mut ctx, q);
-    let s = crate::settings::client_json(values);
+    let s = app.settings().client_json(values);
     let rules: Vec<Value> = s["rateLimits"]["rules"]
         .as_array()
         .cloned()
@@ -186,6 +186,10 @@ pub(super) async fn save(State(app): State<App>, post: Post) -> AdminResult<Resp
             ))
         }
         Err(SettingsError::Db(e)) => Err(e.into()),
+        Err(SettingsError::Encryption(detail)) => {
+            tracing::error!(%detail, "settings encryption failed");
+            Err(super::AdminError::Api(crate::api::ApiError::internal()))
+        }
     }
 }
 

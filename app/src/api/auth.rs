@@ -71,6 +71,7 @@ async fn finish_sign_in(
             if let Err(e) = flows::note_origin(app, c, record, &origin.0, &origin.1).await {
                 tracing::warn!(error = %e, "could not record the sign-in origin");
             }
+            signed_in(app, c, record, method);
             Ok(Json(auth_response(c, record, true, q)?).into_response())
         }
     }
@@ -224,7 +225,7 @@ async fn auth_methods(State(app): State<App>, Path(coll): Path<String>) -> ApiRe
     let opts = c.auth.as_ref().ok_or_else(ApiError::internal)?;
     let pw = &opts.password_auth;
     let ids = &pw.identity_fields;
-    Ok(Json(json!({
+    let mut out = json!({
         "password": {"enabled": pw.enabled, "identityFields": ids},
         "oauth2": {"enabled": false, "providers": []},
         "mfa": {"enabled": opts.mfa.enabled, "duration": if opts.mfa.enabled { opts.mfa.duration } else { 0 }},
@@ -232,7 +233,60 @@ async fn auth_methods(State(app): State<App>, Path(coll): Path<String>) -> ApiRe
         "authProviders": [],
         "usernamePassword": pw.enabled && ids.iter().any(|f| f == "username"),
         "emailPassword": pw.enabled && ids.iter().any(|f| f == "email"),
-    })))
+    });
+    if let Value::Object(m) = &mut out {
+        app.plugins().extend_auth_methods(&c, m);
+    }
+    Ok(Json(out))
+}
+
+/// A new refreshable auth token for `record` (the plugins' `issue_token`).
+pub(crate) fn new_token(c: &Collection, record: &Record) -> ApiResult<String> {
+    let auth = c.auth.as_ref().ok_or_else(ApiError::internal)?;
+    Ok(token::new_auth_token(
+        record.id(),
+        &c.id,
+        record.get_str("tokenKey").unwrap_or(""),
+        &auth.auth_token.secret,
+        auth.auth_token.duration,
+        true,
+    )?)
+}
+
+/// Tells the plugins' event task that `record` signed in with `method`.
+fn signed_in(app: &App, c: &Collection, record: &Record, method: &str) {
+    if let Some(events) = &app.plugins().events {
+        events.auth(ferrobase_plugin::AuthEvent {
+            kind: ferrobase_plugin::AuthEventKind::SignedIn {
+                method: method.to_string(),
+            },
+            collection: c.name.clone(),
+            record: crate::plugin::to_plugin_record(record),
+        });
+    }
+}
+
+/// A sign-in a plugin completed (e.g. OAuth2): the auth rule, MFA, the event, the token.
+pub(crate) async fn plugin_sign_in(
+    app: &App,
+    c: &Arc<Collection>,
+    record: &Record,
+    method: &str,
+    mfa_id: Option<String>,
+    meta: Option<Value>,
+) -> ApiResult<ferrobase_plugin::SignIn> {
+    check_auth_rule(app, c, record).await?;
+    match flows::mfa(app, c, record, method, mfa_id.as_deref()).await? {
+        flows::MfaStep::Required(id) => Ok(ferrobase_plugin::SignIn::MfaRequired(id)),
+        flows::MfaStep::Done => {
+            signed_in(app, c, record, method);
+            let mut v = auth_response(c, record, true, &[])?;
+            if let (Value::Object(m), Some(meta)) = (&mut v, meta) {
+                m.insert("meta".into(), meta);
+            }
+            Ok(ferrobase_plugin::SignIn::Done(v))
+        }
+    }
 }
 
 /// `POST /impersonate/{id}`: a superuser gets a non-refreshable token for any auth record

@@ -111,6 +111,7 @@ impl From<RecordError> for ApiError {
             RecordError::NotFound => ApiError::not_found(),
             RecordError::Forbidden(m) => ApiError::forbidden(m),
             RecordError::BadRequest(m) => ApiError::bad_request(m),
+            RecordError::Hook(e) => e.into(),
             RecordError::Db(e) => e.into(),
         }
     }

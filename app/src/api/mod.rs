@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod batch;
 pub mod collections;
+pub mod crons;
 pub mod error;
 pub mod extract;
 pub mod fields;
@@ -107,6 +108,7 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
     let mut r: Router = Router::new()
         .merge(health::routes())
         .merge(collections::routes())
+        .merge(crons::routes())
         .merge(auth::routes())
         .merge(records::routes())
         .merge(settings::routes())

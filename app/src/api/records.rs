@@ -182,6 +182,7 @@ pub(crate) fn caller(
             .collect(),
         method: method.as_str().to_string(),
         context: "default".into(),
+        system: false,
     }
 }
 
@@ -227,16 +228,24 @@ where
 {
     let registry = app.collections().snapshot();
     let (broker, cleaner) = (app.realtime().clone(), app.cleaner().clone());
+    let plugins = app.plugins();
+    let hooks = (!plugins.before.is_empty()).then(|| plugins.before.clone());
+    let events = plugins.events.clone();
     let uploaded = staged.names.clone();
     let result = app
         .db()
         .write_isolated(isolation, move |conn, after| {
             let mut tx = ops::Tx::new(conn, &registry);
             tx.uploaded = uploaded;
+            tx.hooks = hooks;
             let out = f(&mut tx)?;
             let cleanup = crate::files::Cleaner::plan(&tx.changes, &tx.previous_files);
             let changes = tx.changes;
             after.push(move || {
+                // Only with a plugin handling events is each change copied for them.
+                if let Some(events) = events {
+                    events.committed(changes.clone());
+                }
                 broker.publish(changes);
                 cleaner.send(cleanup);
             });
@@ -399,6 +408,7 @@ pub(crate) async fn create_record(
                 &body,
                 auth,
                 &staged.names,
+                app.plugins().before.has(&c.name),
             )?)
         }) {
         Ok(p) => p,

@@ -8,10 +8,10 @@ use serde_json::Value;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Superuser};
 use crate::App;
-use crate::settings::{SettingsError, client_json};
+use crate::settings::SettingsError;
 
 async fn view(State(app): State<App>, _su: Superuser) -> Json<Value> {
-    Json(client_json(&app.settings().get()))
+    Json(app.settings().client_json(&app.settings().get()))
 }
 
 async fn update(
@@ -28,8 +28,12 @@ async fn update(
                 ApiError::validation("An error occurred while submitting the form.", errs)
             }
             SettingsError::Db(e) => e.into(),
+            SettingsError::Encryption(detail) => {
+                tracing::error!(%detail, "settings encryption failed");
+                ApiError::internal()
+            }
         })?;
-    Ok(Json(client_json(&s)))
+    Ok(Json(app.settings().client_json(&s)))
 }
 
 pub fn routes() -> Router<App> {

@@ -116,9 +116,15 @@ pub async fn system_update(
     values: Map<String, Value>,
 ) -> Result<Record, FlowError> {
     let (c2, id2, broker) = (c.clone(), id.to_string(), app.realtime().clone());
+    let events = app.plugins().events.clone();
     let r = app
         .db()
         .write_tx(move |conn, after| {
+            let old = if events.is_some() {
+                records::find_by_id(conn, &c2, &id2)?
+            } else {
+                None
+            };
             let mut values = values;
             if let Some(f) = c2.fields.iter().find(|f| {
                 matches!(
@@ -137,8 +143,14 @@ pub async fn system_update(
                 action: Action::Update,
                 collection: c2.clone(),
                 record: r.clone(),
+                old,
             };
-            after.push(move || broker.publish(vec![change]));
+            after.push(move || {
+                if let Some(events) = events {
+                    events.committed(vec![change.clone()]);
+                }
+                broker.publish(vec![change]);
+            });
             Ok::<_, crate::db::DbError>(r)
         })
         .await?;

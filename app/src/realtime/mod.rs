@@ -510,6 +510,7 @@ fn render_one(
         headers: sub.headers.clone(),
         method: "GET".into(),
         context: "realtime".into(),
+        system: false,
     };
     match allowed(conn, registry, &ch.collection, &ch.record, &caller, sub) {
         Ok(true) => {

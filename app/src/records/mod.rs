@@ -45,6 +45,8 @@ pub struct Change {
     pub action: Action,
     pub collection: Arc<Collection>,
     pub record: Record,
+    /// The record before an update (for plugins' after-commit events).
+    pub old: Option<Record>,
 }
 
 /// A record as read from its table, keyed by field name, with values decoded by field type.

@@ -24,6 +24,9 @@ pub struct Caller {
     pub headers: Vec<(String, String)>,
     pub method: String,
     pub context: String,
+    /// The system (a plugin acting explicitly outside the rules): passes every rule like a
+    /// superuser.
+    pub system: bool,
 }
 
 impl Caller {
@@ -35,8 +38,16 @@ impl Caller {
         }
     }
 
+    /// The system: no rules apply.
+    pub fn system() -> Caller {
+        Caller {
+            system: true,
+            ..Caller::guest()
+        }
+    }
+
     pub fn is_superuser(&self) -> bool {
-        self.auth.as_ref().is_some_and(AuthRecord::is_superuser)
+        self.system || self.auth.as_ref().is_some_and(AuthRecord::is_superuser)
     }
 
     /// True when the caller is this very auth record.
@@ -74,6 +85,10 @@ pub struct Tx<'a> {
     /// File names of updated records before the update (record id, names), to remove files
     /// no longer referenced once the transaction commits.
     pub previous_files: Vec<(String, Vec<String>)>,
+    /// The plugins' before hooks (`None`: no plugin hooks any write).
+    pub hooks: Option<Arc<crate::plugin::BeforeHooks>>,
+    /// How many hooks are running (writes from hooks nest).
+    pub hook_depth: u32,
 }
 
 impl<'a> Tx<'a> {
@@ -84,7 +99,14 @@ impl<'a> Tx<'a> {
             changes: Vec::new(),
             uploaded: Default::default(),
             previous_files: Vec::new(),
+            hooks: None,
+            hook_depth: 0,
         }
+    }
+
+    /// Whether plugin before hooks run for writes to `c`.
+    pub fn has_hooks(&self, c: &Collection) -> bool {
+        self.hooks.as_ref().is_some_and(|h| h.has(&c.name))
     }
 }
 
@@ -102,6 +124,9 @@ pub enum RecordError {
     Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A plugin's before hook refused the write; its error reaches the caller as it is.
+    #[error("{0}")]
+    Hook(ferrobase_plugin::Error),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -280,6 +305,36 @@ pub fn view(
         .ok_or(RecordError::NotFound)
 }
 
+/// The first record whose `field` equals `value` among those the caller may list (the list
+/// rule applies; hidden fields only for superusers, as in client filters).
+pub fn first_by(
+    conn: &Connection,
+    registry: &Registry,
+    c: &Collection,
+    caller: &Caller,
+    field: &str,
+    value: &Value,
+) -> Result<Option<Record>, RecordError> {
+    let Some(f) = c.field(field) else {
+        return Err(RecordError::BadRequest(format!("Unknown field {field}.")));
+    };
+    if f.hidden && !caller.is_superuser() {
+        return Err(RecordError::Forbidden(
+            "Only superusers can filter by hidden fields.".into(),
+        ));
+    }
+    let access = rule_access(registry, c, &c.rules.list, caller, &Map::new())?;
+    let mut cond = Frag {
+        sql: format!("\"m\".\"{}\" = ?", f.name.replace('"', "\"\"")),
+        values: vec![super::storage_value(f, value)],
+    };
+    if let Access::Where(rule) = access {
+        cond.sql = format!("({}) AND ({})", cond.sql, rule.sql);
+        cond.values.extend(rule.values);
+    }
+    Ok(super::find_where(conn, c, cond, 1)?.into_iter().next())
+}
+
 /// Reads one record if `rule` (any rule of the collection, e.g. its manageRule) lets the
 /// caller see it.
 pub fn view_with_rule(
@@ -339,7 +394,15 @@ pub fn create(
     body: &Map<String, Value>,
     auth_values: Map<String, Value>,
 ) -> Result<Record, RecordError> {
-    let prepared = prepare_create(tx.registry, c, caller, body, auth_values, &tx.uploaded)?;
+    let prepared = prepare_create(
+        tx.registry,
+        c,
+        caller,
+        body,
+        auth_values,
+        &tx.uploaded,
+        tx.has_hooks(c),
+    )?;
     insert_prepared(tx, c, caller, prepared)
 }
 
@@ -351,6 +414,9 @@ pub struct PreparedCreate {
     /// again in the transaction: compiled SQL values are not `Send`).
     row_rule_body: Option<Map<String, Value>>,
     values: Map<String, Value>,
+    /// With plugin before hooks on the collection: the body (after modifiers) and the auth
+    /// values, cast only in the transaction, after the hooks had their say.
+    deferred: Option<(Map<String, Value>, Map<String, Value>)>,
 }
 
 const CREATE_FAILED: &str = "Failed to create record.";
@@ -360,7 +426,7 @@ impl PreparedCreate {
     /// create rule to check on the new row), so the writer can run it without a savepoint
     /// (`db::Isolation::SingleStatement`).
     pub fn is_single_statement(&self) -> bool {
-        self.row_rule_body.is_none()
+        self.row_rule_body.is_none() && self.deferred.is_none()
     }
 }
 
@@ -372,10 +438,21 @@ pub fn prepare_create(
     body: &Map<String, Value>,
     auth_values: Map<String, Value>,
     uploaded: &std::collections::HashSet<String>,
+    hooked: bool,
 ) -> Result<PreparedCreate, RecordError> {
     writable(c)?;
     let body = modifiers::resolve(c, body, None);
     let access = rule_access(registry, c, &c.rules.create, caller, &body)?;
+    if hooked {
+        return Ok(PreparedCreate {
+            row_rule_body: match access {
+                Access::All => None,
+                Access::Where(_) => Some(Map::new()),
+            },
+            values: Map::new(),
+            deferred: Some((body, auth_values)),
+        });
+    }
     let mut values =
         cast_input(c, &body, None, caller.is_superuser(), uploaded).map_err(|errors| {
             RecordError::Validation {
@@ -391,6 +468,7 @@ pub fn prepare_create(
     Ok(PreparedCreate {
         row_rule_body,
         values,
+        deferred: None,
     })
 }
 
@@ -402,11 +480,26 @@ pub fn insert_prepared(
     caller: &Caller,
     prepared: PreparedCreate,
 ) -> Result<Record, RecordError> {
-    let (conn, registry) = (tx.conn, tx.registry);
     let PreparedCreate {
-        row_rule_body,
-        values,
+        mut row_rule_body,
+        mut values,
+        deferred,
     } = prepared;
+    if let Some((mut body, auth_values)) = deferred {
+        crate::plugin::run_before_hooks(tx, c, Action::Create, &mut body, None, caller)?;
+        values =
+            cast_input(c, &body, None, caller.is_superuser(), &tx.uploaded).map_err(|errors| {
+                RecordError::Validation {
+                    message: CREATE_FAILED,
+                    errors,
+                }
+            })?;
+        values.extend(auth_values);
+        if row_rule_body.is_some() {
+            row_rule_body = Some(body);
+        }
+    }
+    let (conn, registry) = (tx.conn, tx.registry);
     check_relations(conn, registry, c, &values, CREATE_FAILED)?;
     let id = values
         .get("id")
@@ -426,6 +519,7 @@ pub fn insert_prepared(
         action: Action::Create,
         collection: c.clone(),
         record: record.clone(),
+        old: None,
     });
     Ok(record)
 }
@@ -446,13 +540,16 @@ pub fn update(
     const MSG: &str = "Failed to update record.";
     writable(c)?;
     let existing = super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)?;
-    let body = modifiers::resolve(c, body, Some(&existing));
+    let mut body = modifiers::resolve(c, body, Some(&existing));
     let access = rule_access(registry, c, &c.rules.update, caller, &body)?;
     if let Access::Where(_) = access
         && super::find_where(conn, c, id_and(&access, id), 1)?.is_empty()
     {
         return Err(RecordError::NotFound);
     }
+    drop(access);
+    crate::plugin::run_before_hooks(tx, c, Action::Update, &mut body, Some(&existing), caller)?;
+    let (conn, registry) = (tx.conn, tx.registry);
     tx.previous_files
         .push(crate::files::names_before(c, &existing));
     let mut values = cast_input(
@@ -475,6 +572,7 @@ pub fn update(
         action: Action::Update,
         collection: c.clone(),
         record: record.clone(),
+        old: Some(existing),
     });
     Ok(record)
 }
@@ -598,6 +696,7 @@ fn cascade(
                         action: Action::Delete,
                         collection: other.clone(),
                         record: r,
+                        old: None,
                     });
                 } else if remaining.is_empty() && f.required {
                     return Err(blocked());
@@ -616,6 +715,7 @@ fn cascade(
                             action: Action::Update,
                             collection: other.clone(),
                             record: updated,
+                            old: Some(r),
                         });
                     }
                 }
@@ -632,15 +732,24 @@ pub fn delete(
     caller: &Caller,
     id: &str,
 ) -> Result<(), RecordError> {
-    let (conn, registry) = (tx.conn, tx.registry);
     writable(c)?;
-    let access = rule_access(registry, c, &c.rules.delete, caller, &Map::new())?;
-    let Some(record) = super::find_where(conn, c, id_and(&access, id), 1)?
+    let access = rule_access(tx.registry, c, &c.rules.delete, caller, &Map::new())?;
+    let Some(record) = super::find_where(tx.conn, c, id_and(&access, id), 1)?
         .into_iter()
         .next()
     else {
         return Err(RecordError::NotFound);
     };
+    drop(access);
+    crate::plugin::run_before_hooks(
+        tx,
+        c,
+        Action::Delete,
+        &mut Map::new(),
+        Some(&record),
+        caller,
+    )?;
+    let (conn, registry) = (tx.conn, tx.registry);
     cascade(conn, registry, c, id, 0, &mut tx.changes)?;
     if super::delete(conn, c, id)? == 0 {
         return Err(RecordError::NotFound);
@@ -649,6 +758,7 @@ pub fn delete(
         action: Action::Delete,
         collection: c.clone(),
         record,
+        old: None,
     });
     Ok(())
 }

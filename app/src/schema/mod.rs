@@ -4,12 +4,14 @@ pub mod auth_options;
 pub mod collection;
 pub mod ddl;
 pub mod defaults;
+pub mod diff;
 pub mod export;
 pub mod field;
 pub mod ids;
 pub mod index;
 pub mod migrations;
 pub mod pattern;
+pub mod plugin_owned;
 pub mod store;
 
 pub use collection::{Collection, CollectionType, Rules};

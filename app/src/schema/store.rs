@@ -72,6 +72,39 @@ pub struct CollectionStore {
     version: Arc<AtomicU64>,
     /// Where automigrate files go (None: automigrate off).
     migrations_dir: Option<std::path::PathBuf>,
+    /// Collections and fields plugins own (kept while the plugin is on).
+    protection: Arc<RwLock<Protection>>,
+}
+
+/// What plugins own: collections that cannot be deleted, fields an edit cannot remove.
+#[derive(Debug, Clone, Default)]
+pub struct Protection {
+    /// Collection id -> plugin name.
+    pub owned: std::collections::HashMap<String, String>,
+    /// (collection id, field, plugin name).
+    pub fields: Vec<(String, super::Field, String)>,
+}
+
+impl Protection {
+    /// Puts back plugin fields an edit or import of `c` left out (by field id), so their
+    /// columns and data stay.
+    fn restore_fields(&self, c: &mut Collection) {
+        for (cid, f, _) in &self.fields {
+            if *cid == c.id && !c.fields.iter().any(|x| x.id == f.id) {
+                c.fields.push(f.clone());
+            }
+        }
+    }
+
+    fn refuse_delete(&self, c: &Collection) -> Result<(), SchemaError> {
+        match self.owned.get(&c.id) {
+            Some(plugin) => Err(SchemaError::Refused(format!(
+                "The collection {} belongs to the {plugin} plugin and cannot be deleted while the plugin is on.",
+                c.name
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 const COLLECTIONS: &str = "_collections";
@@ -521,6 +554,7 @@ impl CollectionStore {
             cache: Arc::new(RwLock::new(Arc::new(Registry::default()))),
             version: Arc::new(AtomicU64::new(1)),
             migrations_dir: None,
+            protection: Arc::default(),
         };
         store.install(Registry::new(1, list));
         Ok(store)
@@ -540,6 +574,42 @@ impl CollectionStore {
     pub fn with_automigrate(mut self, dir: Option<std::path::PathBuf>) -> CollectionStore {
         self.migrations_dir = dir;
         self
+    }
+
+    /// What plugins own (a copy).
+    pub fn protection(&self) -> Protection {
+        match self.protection.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn protection_mut(&self) -> std::sync::RwLockWriteGuard<'_, Protection> {
+        match self.protection.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Marks a collection as owned by a plugin (no deletes while it is on).
+    pub fn protect_collection(&self, id: &str, plugin: &str) {
+        self.protection_mut()
+            .owned
+            .insert(id.to_string(), plugin.to_string());
+    }
+
+    /// Marks a field of a collection as added by a plugin (edits keep it).
+    pub fn protect_field(&self, collection_id: &str, field: super::Field, plugin: &str) {
+        let mut p = self.protection_mut();
+        p.fields
+            .retain(|(c, f, _)| !(c == collection_id && f.id == field.id));
+        p.fields
+            .push((collection_id.to_string(), field, plugin.to_string()));
+    }
+
+    /// The plugin owning a collection, if any.
+    pub fn owner_of(&self, id: &str) -> Option<String> {
+        self.protection().owned.get(id).cloned()
     }
 
     /// The current snapshot of all collections.
@@ -613,9 +683,10 @@ impl CollectionStore {
             .to_string();
         let file = self.automigrate_file(&format!("updated_{label}"));
         let f2 = file.clone();
+        let prot = self.protection();
         let (old, new) = self
             .change(move |conn, all| {
-                let out = update_in(conn, all, &key, &patch)?;
+                let out = update_in(conn, all, &key, &patch, &prot)?;
                 record_migration(conn, f2)?;
                 Ok(out)
             })
@@ -630,9 +701,10 @@ impl CollectionStore {
         let key = id_or_name.to_string();
         let file = self.automigrate_file(&format!("deleted_{key}"));
         let f2 = file.clone();
+        let prot = self.protection();
         let old = self
             .change(move |conn, all| {
-                let c = delete_in(conn, all, &key)?;
+                let c = delete_in(conn, all, &key, &prot)?;
                 record_migration(conn, f2)?;
                 Ok(c)
             })
@@ -663,8 +735,10 @@ impl CollectionStore {
                     .to_string();
                 let res = match action {
                     "create" => create_in(conn, &all, &coll).map(|_| ()),
-                    "update" => update_in(conn, &all, &key, &coll).map(|_| ()),
-                    "delete" => delete_in(conn, &all, &key).map(|_| ()),
+                    "update" => {
+                        update_in(conn, &all, &key, &coll, &Protection::default()).map(|_| ())
+                    }
+                    "delete" => delete_in(conn, &all, &key, &Protection::default()).map(|_| ()),
                     other => Err(SchemaError::Malformed(format!(
                         "unknown migration action {other:?}"
                     ))),
@@ -745,6 +819,7 @@ impl CollectionStore {
         delete_missing: bool,
     ) -> Result<(), SchemaError> {
         super::export::resolve_portable(&mut items, &self.snapshot());
+        let prot = self.protection();
         self.change(move |conn, all| {
             let mut current: Vec<Collection> = all.to_vec();
             let mut errors = ValidationErrors::new();
@@ -803,6 +878,7 @@ impl CollectionStore {
                     c.created = ids::now();
                 }
                 c.updated = ids::now();
+                prot.restore_fields(&mut c);
                 c.normalize();
                 candidates.push((i, c, old, read_errs));
             }
@@ -855,6 +931,7 @@ impl CollectionStore {
                 for c in current
                     .iter()
                     .filter(|c| !c.system && !kept_ids.contains(&c.id))
+                    .filter(|c| !prot.owned.contains_key(&c.id))
                 {
                     db::execute_ddl(conn, &ddl::drop_statement(&c.name))?;
                     let q = Query::delete()
@@ -867,6 +944,52 @@ impl CollectionStore {
             Ok(())
         })
         .await
+    }
+
+    /// Creates a collection defined in code (a plugin's) without an automigrate file: the
+    /// plugin is its source, and creates it again on a fresh database.
+    pub async fn create_quiet(&self, input: Value) -> Result<Arc<Collection>, SchemaError> {
+        let c = self
+            .change(move |conn, all| create_in(conn, all, &input))
+            .await?;
+        self.get(&c.id).ok_or(SchemaError::NotFound)
+    }
+
+    /// Updates a collection from code (a plugin's declaration) without an automigrate file.
+    pub async fn update_quiet(
+        &self,
+        id_or_name: &str,
+        patch: Value,
+    ) -> Result<Arc<Collection>, SchemaError> {
+        let key = id_or_name.to_string();
+        let prot = self.protection();
+        let (_, new) = self
+            .change(move |conn, all| update_in(conn, all, &key, &patch, &prot))
+            .await?;
+        self.get(&new.id).ok_or(SchemaError::NotFound)
+    }
+
+    /// What [`CollectionStore::update`] would do with `patch`, without doing it: the update
+    /// runs in a savepoint that is rolled back, then the records that would lose data are
+    /// counted on the table as it is.
+    pub async fn dry_run_update(
+        &self,
+        id_or_name: &str,
+        patch: Value,
+    ) -> Result<ferrobase_plugin::SchemaDiff, SchemaError> {
+        let key = id_or_name.to_string();
+        let prot = self.protection();
+        self.db
+            .write(move |conn| {
+                let all = load_all(conn)?;
+                db::execute_ddl(conn, "SAVEPOINT fb_dry_run")?;
+                let out = update_in(conn, &all, &key, &patch, &prot);
+                db::execute_ddl(conn, "ROLLBACK TO fb_dry_run")?;
+                db::execute_ddl(conn, "RELEASE fb_dry_run")?;
+                let (old, new) = out?;
+                super::diff::describe(conn, &old, &new)
+            })
+            .await
     }
 
     /// Saves a collection defined in code (system collections, plugins' collections) at start:
@@ -948,6 +1071,7 @@ fn update_in(
     all: &[Collection],
     key: &str,
     patch: &Value,
+    prot: &Protection,
 ) -> Result<(Collection, Collection), SchemaError> {
     let old = find(all, key).ok_or(SchemaError::NotFound)?.clone();
     let mut merged = old.to_json_with_secrets();
@@ -972,6 +1096,7 @@ fn update_in(
     c.system = old.system;
     c.created = old.created.clone();
     c.updated = ids::now();
+    prot.restore_fields(&mut c);
     c.normalize();
     let mut errs = validate(conn, &c, Some(&old), all)?;
     merge_errors(&mut errs, read_errs);
@@ -983,8 +1108,14 @@ fn update_in(
     Ok((old, c))
 }
 
-fn delete_in(conn: &Connection, all: &[Collection], key: &str) -> Result<Collection, SchemaError> {
+fn delete_in(
+    conn: &Connection,
+    all: &[Collection],
+    key: &str,
+    prot: &Protection,
+) -> Result<Collection, SchemaError> {
     let c = find(all, key).ok_or(SchemaError::NotFound)?;
+    prot.refuse_delete(c)?;
     if c.system {
         // PocketBase's answer, without details.
         return Err(SchemaError::Refused("Failed to delete collection.".into()));
