@@ -180,6 +180,9 @@ fn init_tracing(dev: bool) {
         .init();
 }
 
+/// How long in-flight requests may take after SIGTERM/SIGINT.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -365,13 +368,29 @@ async fn run(cli: Cli, plugins: Vec<Box<dyn Plugin>>) -> Result<(), String> {
                     tracing::debug!(error = %e, "could not set TCP_NODELAY");
                 }
             });
-            axum::serve(
+            // Graceful shutdown waits for open connections, and a realtime (SSE) stream never
+            // ends by itself: after the signal, in-flight requests get SHUTDOWN_GRACE, then
+            // the process exits. Acknowledged writes are committed already either way.
+            let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+            let signal = async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            };
+            let server = axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<SocketAddr>(),
             )
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
+            .with_graceful_shutdown(signal);
+            tokio::select! {
+                r = server => r.map_err(|e| e.to_string()),
+                _ = async {
+                    let _ = stop_rx.wait_for(|stopped| *stopped).await;
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
+                } => {
+                    tracing::info!("connections still open after the grace period; closing them");
+                    Ok(())
+                }
+            }
         }
         Command::Collections { action, dir } => {
             init_tracing(false);
