@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== plugin crates depend on ferrobase-plugin and third-party crates only, never on the app"
+python3 tests/plugin-deps.py
+
 echo "== cargo test (unit + end-to-end)"
 cargo test --workspace --locked
 
@@ -28,6 +31,9 @@ bash tests/compat/open-pocketbase.sh "$PWD/target/debug/ferrobase" "$pb"
 
 echo "== Admin dashboard in headless Chromium"
 bash tests/browser/run.sh "$PWD/target/debug/ferrobase"
+
+echo "== A plugin's dashboard page and settings form in headless Chromium (fixture plugin)"
+bash tests/browser/plugin.sh "$PWD/target/debug/ferrobase-fixture"
 
 echo "== Docker image: build, run, health, non-root, volume, HEALTHCHECK, clean stop, compose"
 bash tests/docker/run.sh "$PWD/target/debug/ferrobase"

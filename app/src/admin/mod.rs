@@ -417,6 +417,7 @@ pub(crate) fn base_context(app: &App, admin: &Admin, active: &str) -> tera::Cont
         .map(|c| {
             serde_json::json!({
                 "id": c.id, "name": c.name, "type": c.kind.as_str(), "system": c.system,
+                "owner": app.collections().owner_of(&c.id),
             })
         })
         .collect();
