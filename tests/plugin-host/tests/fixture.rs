@@ -30,6 +30,13 @@ fn field_names(c: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_plugin_uses_every_capability_of_the_interface() {
+    // Settings encrypted at rest, as with `--encryptionEnv FIXTURE_KEY`. SAFETY: set before
+    // any thread of this test process reads the environment (one test, current-thread
+    // runtime, no server started yet); every child process inherits it.
+    unsafe {
+        std::env::set_var("FERROBASE_ENCRYPTION_ENV", "FIXTURE_KEY");
+        std::env::set_var("FIXTURE_KEY", "0123456789abcdef0123456789abcdef");
+    }
     let mut s = Server::start(BIN).await;
     let su = s.superuser_token().await;
     let su = su.as_str();
@@ -187,6 +194,18 @@ async fn a_plugin_uses_every_capability_of_the_interface() {
     assert!(!r.to_string().contains("s3cret-XYZ"), "{r}");
     let (_, r) = s.call("GET", "/api/fixture/key", None, None).await;
     assert_eq!(r["set"], true);
+    // Stored encrypted: neither the secret nor the settings' JSON is in the database files.
+    let mut stored = Vec::new();
+    for f in ["data.db", "data.db-wal"] {
+        stored.extend(std::fs::read(s.dir.join(f)).unwrap_or_default());
+    }
+    let contains = |needle: &[u8]| stored.windows(needle.len()).any(|w| w == needle);
+    assert!(!stored.is_empty());
+    assert!(!contains(b"s3cret-XYZ"), "the secret is stored in clear");
+    assert!(
+        !contains(b"\"senderAddress\""),
+        "the settings are stored in clear"
+    );
 
     // A raw-body route sees the exact bytes.
     let bytes: Vec<u8> = vec![0, 159, 146, 150, b'{', b'x', 255, b'\n'];
