@@ -18,6 +18,9 @@ echo "== JS SDK suite against Ferrobase"
 # dependencies' features without the test crates and rebuild most of them (~5 minutes in CI).
 bash tests/sdk/run.sh "$PWD/target/debug/ferrobase"
 
+echo "== The fixture plugin through the JS SDK (plugin interface)"
+bash tests/sdk/run-fixture.sh "$PWD/target/debug/ferrobase-fixture"
+
 echo "== JS SDK suite against PocketBase 0.40.6 (the reference)"
 bash tests/sdk/run-pocketbase.sh
 

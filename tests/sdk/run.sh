@@ -22,7 +22,9 @@ shift || true
 
 run_tests() {
   set +e
-  node --test --test-reporter=spec --test-timeout=60000 "$@" tests/*.test.mjs
+  # SDK_TESTS: which test files (default: the core suite; run-fixture.sh runs plugin/).
+  # shellcheck disable=SC2086
+  node --test --test-reporter=spec --test-timeout=60000 "$@" ${SDK_TESTS:-tests/*.test.mjs}
   local code=$?
   set -e
   return "$code"
