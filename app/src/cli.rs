@@ -45,7 +45,7 @@ struct DirArg {
 
 #[derive(Args, Clone)]
 struct MigrationsArg {
-    /// Where migration files live (default: fb_migrations beside the data directory).
+    /// Where migration files live (default: fb_migrations beside the data directory; fb_migrations_<name> for a data directory not named fb_data or pb_data).
     #[arg(
         long = "migrationsDir",
         env = "FERROBASE_MIGRATIONS_DIR",
@@ -74,6 +74,10 @@ enum Command {
         /// Write a migration file for every schema change made through the API.
         #[arg(long, env = "FERROBASE_AUTOMIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
         automigrate: bool,
+        /// Most connections open at once (default: what the open-files limit allows, at most
+        /// 25000); past it, new connections wait until one closes.
+        #[arg(long = "maxConnections", env = "FERROBASE_MAX_CONNECTIONS")]
+        max_connections: Option<usize>,
     },
     /// Export or import collection schemas (full or portable JSON).
     Collections {
@@ -328,8 +332,11 @@ async fn run(cli: Cli, plugins: Vec<Box<dyn Plugin>>) -> Result<(), String> {
             origins,
             migrations,
             automigrate,
+            max_connections,
         } => {
             init_tracing(dev);
+            let max_connections =
+                max_connections.unwrap_or_else(crate::server::default_max_connections);
             let mut config = Config::new(dir.dir);
             config.http = http;
             config.dev = dev;
@@ -359,38 +366,18 @@ async fn run(cli: Cli, plugins: Vec<Box<dyn Plugin>>) -> Result<(), String> {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "could not check for superusers"),
             }
-            // TCP_NODELAY on every connection (Go's default, so PocketBase's too): without it,
-            // Nagle's algorithm holds a realtime event back until the client acknowledges the
-            // previous one.
-            use axum::serve::ListenerExt;
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
-                }
-            });
             // Graceful shutdown waits for open connections, and a realtime (SSE) stream never
             // ends by itself: after the signal, in-flight requests get SHUTDOWN_GRACE, then
             // the process exits. Acknowledged writes are committed already either way.
-            let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-            let signal = async move {
-                shutdown_signal().await;
-                let _ = stop_tx.send(true);
-            };
-            let server = axum::serve(
+            crate::server::serve(
                 listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
+                router,
+                max_connections,
+                SHUTDOWN_GRACE,
+                shutdown_signal(),
             )
-            .with_graceful_shutdown(signal);
-            tokio::select! {
-                r = server => r.map_err(|e| e.to_string()),
-                _ = async {
-                    let _ = stop_rx.wait_for(|stopped| *stopped).await;
-                    tokio::time::sleep(SHUTDOWN_GRACE).await;
-                } => {
-                    tracing::info!("connections still open after the grace period; closing them");
-                    Ok(())
-                }
-            }
+            .await
+            .map_err(|e| e.to_string())
         }
         Command::Collections { action, dir } => {
             init_tracing(false);

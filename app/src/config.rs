@@ -28,14 +28,19 @@ pub struct Config {
     pub run_migrations: bool,
 }
 
-/// `fb_migrations` beside the data directory, as PocketBase keeps `pb_migrations` beside
-/// `pb_data`.
+/// The migrations folder beside the data directory: `fb_migrations` for the conventional
+/// `fb_data` and `pb_data` (as PocketBase keeps `pb_migrations` beside `pb_data`), and
+/// `fb_migrations_<name>` for a data directory of any other name, so two data directories in
+/// one parent never share (and replay) each other's migration files.
 pub fn default_migrations_dir(data_dir: &std::path::Path) -> PathBuf {
     let parent = data_dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    parent.join("fb_migrations")
+    match data_dir.file_name().and_then(|n| n.to_str()) {
+        None | Some("fb_data" | "pb_data" | "." | "..") => parent.join("fb_migrations"),
+        Some(name) => parent.join(format!("fb_migrations_{name}")),
+    }
 }
 
 impl Config {

@@ -18,6 +18,7 @@ pub mod query;
 pub mod realtime;
 pub mod records;
 pub mod schema;
+pub mod server;
 pub mod settings;
 pub mod superusers;
 pub mod validation;
@@ -45,6 +46,7 @@ struct AppInner {
     cleaner: files::Cleaner,
     admin: admin::AdminState,
     scheduler: cron::Scheduler,
+    rate_limiter: api::rate_limit::RateLimiter,
     /// The plugins' runtime, installed once at start ([`plugin::start`]).
     plugins: std::sync::OnceLock<Arc<plugin::Runtime>>,
 }
@@ -121,6 +123,7 @@ impl App {
                 db,
                 collections,
                 settings,
+                rate_limiter: Default::default(),
                 realtime,
                 storage,
                 cleaner,
@@ -158,6 +161,11 @@ impl App {
     /// Dashboard sessions and the installer token.
     pub fn admin(&self) -> &admin::AdminState {
         &self.inner.admin
+    }
+
+    /// The `rateLimits` enforcement state.
+    pub fn rate_limiter(&self) -> &api::rate_limit::RateLimiter {
+        &self.inner.rate_limiter
     }
 
     pub fn settings(&self) -> &settings::SettingsStore {

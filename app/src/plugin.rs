@@ -286,9 +286,12 @@ impl api::Tx for CoreTx<'_, '_> {
         data: Map<String, Value>,
     ) -> api::Result<api::Record> {
         let c = self.collection(collection)?;
+        // The update rule before the old-password check (see `ops::check_update`).
         let existing = if c.is_auth() {
-            crate::records::find_by_id(self.tx.conn, &c, id)
-                .map_err(|e| to_api_error(ApiError::from(e)))?
+            let (r, _) =
+                ops::check_update(self.tx.conn, self.tx.registry, &c, &self.caller, id, &data)
+                    .map_err(record_error)?;
+            Some(r)
         } else {
             None
         };

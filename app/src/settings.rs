@@ -26,7 +26,7 @@ pub enum SettingsError {
     Db(#[from] DbError),
 }
 
-/// PocketBase 0.40's defaults.
+/// PocketBase 0.40's defaults (but `rateLimits`, on; see docs/compatibility.md).
 pub fn defaults() -> Value {
     json!({
         "meta": {"appName": "Acme", "appURL": "http://localhost:8090", "senderName": "Support",
@@ -38,7 +38,11 @@ pub fn defaults() -> Value {
         "backups": {"cron": "", "cronMaxKeep": 3, "s3": {"enabled": false, "bucket": "", "region": "",
                     "endpoint": "", "accessKey": "", "secret": "", "forcePathStyle": false}},
         "batch": {"enabled": false, "maxRequests": 50, "timeout": 3, "maxBodySize": 0},
-        "rateLimits": {"enabled": false, "excludedIPs": [], "rules": [
+        // PocketBase's rules, but on by default (PocketBase ships them off), with loopback
+        // excluded: behind a reverse proxy on the same host every client is 127.0.0.1 until
+        // `trustedProxy` names the proxy's header, and one shared limit would throttle all
+        // users together. Direct clients and, with `trustedProxy`, proxied ones are limited.
+        "rateLimits": {"enabled": true, "excludedIPs": ["127.0.0.1", "::1"], "rules": [
             {"label": "*:auth", "audience": "", "duration": 3, "maxRequests": 2},
             {"label": "*:create", "audience": "", "duration": 5, "maxRequests": 20},
             {"label": "/api/batch", "audience": "", "duration": 1, "maxRequests": 3},

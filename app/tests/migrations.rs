@@ -91,7 +91,7 @@ async fn automigrate_replay_and_up_down() {
         .await;
     assert_eq!(st, 200);
     let expected = schema(&a, &t).await;
-    let mdir = a.dir.parent().unwrap().join("fb_migrations");
+    let mdir = a.dir.parent().unwrap().join("fb_migrations_data");
     let files: Vec<String> = std::fs::read_dir(&mdir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
@@ -108,7 +108,7 @@ async fn automigrate_replay_and_up_down() {
     let tmp = tempfile::tempdir().unwrap();
     let fresh = tmp.path().join("data");
     std::fs::create_dir_all(tmp.path()).unwrap();
-    copy_dir(&mdir, &tmp.path().join("fb_migrations"));
+    copy_dir(&mdir, &tmp.path().join("fb_migrations_data"));
     let (ok, out) = cli(
         Path::new(BIN),
         &fresh,
@@ -157,7 +157,7 @@ fn copy_dir(from: &Path, to: &Path) {
 async fn a_broken_migration_stops_startup_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let mdir = tmp.path().join("fb_migrations");
+    let mdir = tmp.path().join("fb_migrations_data");
     std::fs::create_dir_all(&mdir).unwrap();
     std::fs::write(
         mdir.join("1700000001_broken.json"),

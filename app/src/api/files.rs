@@ -75,6 +75,39 @@ pub async fn stage(
         return Ok(staged);
     }
     let mut errs = ValidationErrors::new();
+    // Nothing is written before every check that needs no database has passed: a storage
+    // path from a safe id, and no more files per field than it can hold.
+    if !valid_record_id(record_id) {
+        errs.add(
+            &["id"],
+            "validation_invalid_format",
+            "Invalid value format.",
+        );
+        return Err(ApiError::validation(message, errs));
+    }
+    let mut per_field: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for up in &uploads {
+        let name = up.field.trim_start_matches('+').trim_end_matches('+');
+        *per_field.entry(name).or_default() += 1;
+    }
+    for (name, n) in per_field {
+        if let Some(f) = c.field(name)
+            && let FieldKind::File { max_select, .. } = &f.kind
+        {
+            let limit = if f.kind.is_multiple() { *max_select } else { 1 }.max(1);
+            if n > limit {
+                errs.add_with_params(
+                    &[name],
+                    "validation_max_select_constraint",
+                    &format!("Select no more than {limit}."),
+                    Some(json!({"max": limit})),
+                );
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::validation(message, errs));
+    }
     let mut planned: Vec<(String, String, String, bytes::Bytes)> = Vec::new(); // (body key, field, name, data)
     for up in uploads {
         let (field_name, key) = if let Some(f) = up.field.strip_prefix('+') {

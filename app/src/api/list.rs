@@ -54,7 +54,10 @@ impl Paging {
     }
 
     pub fn offset(&self) -> u64 {
-        (self.page - 1).saturating_mul(self.per_page)
+        // SQLite's OFFSET is a signed 64-bit integer: a larger page just reads past the end.
+        (self.page - 1)
+            .saturating_mul(self.per_page)
+            .min(i64::MAX as u64)
     }
 
     /// The list envelope around `items` (anything serialisable as a JSON array).

@@ -12,6 +12,7 @@ pub mod files;
 pub mod health;
 pub mod list;
 pub mod pages;
+pub mod rate_limit;
 pub mod realtime;
 pub mod records;
 pub mod settings;
@@ -117,11 +118,12 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
         .merge(files::routes())
         .merge(pages::routes())
         .merge(crate::admin::routes())
-        .with_state(app);
+        .with_state(app.clone());
     for e in extra {
         r = r.merge(e);
     }
     r.fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app, rate_limit::enforce))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors(&origins))
         .layer(axum::middleware::from_fn(response_headers))

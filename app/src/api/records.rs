@@ -281,14 +281,20 @@ pub(crate) async fn auth_values(
     if !c.is_auth() {
         return Ok(Map::new());
     }
+    // The update rule first: a caller it refuses gets the same answer whatever the body holds
+    // (no old-password oracle). The write checks it again in its transaction.
     let existing = match update_id {
         Some(id) => {
-            let (c2, id2) = (c.clone(), id.to_string());
+            let registry = app.collections().snapshot();
+            let (c2, id2, caller2, body2) =
+                (c.clone(), id.to_string(), caller.clone(), body.clone());
             Some(
                 app.db()
-                    .read(move |conn| records::find_by_id(conn, &c2, &id2))
-                    .await?
-                    .ok_or_else(ApiError::not_found)?,
+                    .read(move |conn| {
+                        ops::check_update(conn, &registry, &c2, &caller2, &id2, &body2)
+                            .map(|(r, _)| r)
+                    })
+                    .await?,
             )
         }
         None => None,
@@ -392,6 +398,8 @@ pub(crate) async fn create_record(
     let staged = if uploads.is_empty() {
         Staged::none()
     } else {
+        // Refusals that need no row come before any file is written.
+        ops::check_create_allowed(c, caller)?;
         let id = new_record_id(&mut body);
         stage(app, c, &id, &mut body, uploads, "Failed to create record.").await?
     };
@@ -441,6 +449,14 @@ pub(crate) async fn update_record(
     let staged = if uploads.is_empty() {
         Staged::none()
     } else {
+        // The update rule before any file is written (checked again in the write).
+        let registry = app.collections().snapshot();
+        let (c2, id2, caller2, body2) = (c.clone(), id.to_string(), caller.clone(), body.clone());
+        app.db()
+            .read(move |conn| {
+                ops::check_update(conn, &registry, &c2, &caller2, &id2, &body2).map(|_| ())
+            })
+            .await?;
         stage(app, c, id, &mut body, uploads, "Failed to update record.").await?
     };
     let prepared = match auth_values(app, c, &body, Some(id), caller).await {

@@ -576,25 +576,35 @@ pub async fn auth_with_otp(
         .and_then(ids::parse_datetime)
         .ok_or_else(otp_failed)?;
     let expired = chrono::Utc::now() > created + chrono::Duration::seconds(a.otp.duration.max(1));
+    // The attempt is counted before the code is checked, under one lock: parallel guesses
+    // each take a numbered slot, and none past the limit is ever checked.
     let attempts = OTP_ATTEMPTS.get_or_init(Default::default);
+    let slot = {
+        let mut m = attempts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(otp_id.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let burn = |app: &App| {
+        let (o2, id2) = (otps.clone(), otp_id.clone());
+        let db = app.db().clone();
+        async move { db.write(move |conn| records::delete(conn, &o2, &id2)).await }
+    };
+    if slot > MAX_OTP_ATTEMPTS {
+        burn(app).await?;
+        return Err(FlowError::TooManyRequests(
+            "Too many attempts, please request a new OTP.".into(),
+        ));
+    }
     let hash = row.get_str("password").unwrap_or("").to_string();
     let ok = !expired
         && tokio::task::spawn_blocking(move || password::verify(&code, &hash))
             .await
             .unwrap_or(false);
-    let (o2, id2) = (otps.clone(), otp_id.clone());
     if !ok {
-        let count = {
-            let mut m = attempts.lock().unwrap_or_else(|p| p.into_inner());
-            let n = m.entry(otp_id.clone()).or_insert(0);
-            *n += 1;
-            *n
-        };
-        if expired || count >= MAX_OTP_ATTEMPTS {
-            app.db()
-                .write(move |conn| records::delete(conn, &o2, &id2))
-                .await?;
-            if count >= MAX_OTP_ATTEMPTS {
+        if expired || slot >= MAX_OTP_ATTEMPTS {
+            burn(app).await?;
+            if slot >= MAX_OTP_ATTEMPTS {
                 return Err(FlowError::TooManyRequests(
                     "Too many attempts, please request a new OTP.".into(),
                 ));
@@ -602,13 +612,15 @@ pub async fn auth_with_otp(
         }
         return Err(otp_failed());
     }
+    // Single use: of two parallel requests with the right code, only the one that deletes the
+    // row signs in.
+    if burn(app).await? == 0 {
+        return Err(otp_failed());
+    }
     attempts
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&otp_id);
-    app.db()
-        .write(move |conn| records::delete(conn, &o2, &id2))
-        .await?;
     let (c2, rid) = (
         c.clone(),
         row.get_str("recordRef").unwrap_or("").to_string(),

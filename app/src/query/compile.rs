@@ -138,6 +138,9 @@ pub struct Env<'a> {
 struct Compiler<'a> {
     env: &'a Env<'a>,
     aliases: usize,
+    /// Row aliases whose hidden-capable email the comparison being compiled read: the
+    /// comparison then also requires `emailVisibility` (PocketBase's rule for client filters).
+    email_guards: Vec<String>,
 }
 
 fn datetime_macro(m: Macro) -> Frag {
@@ -269,6 +272,7 @@ impl<'a> Compiler<'a> {
                 let mut inner = Compiler {
                     env: &env,
                     aliases: self.aliases,
+                    email_guards: Vec::new(),
                 };
                 let frag = inner.expr(&expr, target, alias)?;
                 self.aliases = inner.aliases;
@@ -292,7 +296,19 @@ impl<'a> Compiler<'a> {
             if f.hidden && !self.env.trusted && !self.env.superuser {
                 return Err(CompileError::UnknownField(first.clone()));
             }
-            let column = Frag::raw(col(alias, &f.name));
+            // A client filter or sort reads an auth record's email as empty unless the record
+            // made it visible: no comparison or order can depend on a hidden address.
+            let column =
+                if c.is_auth() && f.name == "email" && !self.env.trusted && !self.env.superuser {
+                    self.email_guards.push(alias.to_string());
+                    Frag::raw(format!(
+                        "(CASE WHEN {} = 1 THEN {} END)",
+                        col(alias, "emailVisibility"),
+                        col(alias, &f.name)
+                    ))
+                } else {
+                    Frag::raw(col(alias, &f.name))
+                };
             if rest.is_empty() {
                 return Ok(match modifier {
                     Some(Modifier::Length) if is_multi_json(&f.kind) => Side::Scalar(
@@ -320,6 +336,13 @@ impl<'a> Compiler<'a> {
             }
             return match &f.kind {
                 FieldKind::Json { .. } | FieldKind::GeoPoint => {
+                    // `a..b` or a trailing `.` would be a JSON path SQLite rejects at run time.
+                    if rest.iter().any(String::is_empty) {
+                        return Err(CompileError::Invalid(format!(
+                            "invalid JSON path in {:?}",
+                            path.join(".")
+                        )));
+                    }
                     let json_path = format!("$.{}", rest.join("."));
                     let e = Frag::join(
                         &[&column, &Frag::value(json_path.into())],
@@ -665,9 +688,24 @@ impl<'a> Compiler<'a> {
                 any,
                 right,
             } => {
+                let guards_before = self.email_guards.len();
                 let l = self.operand(left, c, alias)?;
                 let r = self.operand(right, c, alias)?;
-                Ok(compare(l, *op, *any, r))
+                let cmp = compare(l, *op, *any, r);
+                // An email of this row read by the comparison: hidden ones match nothing, as
+                // in PocketBase. (Emails reached through a relation read as empty when hidden.)
+                let guarded = self.email_guards.drain(guards_before..).any(|a| a == alias);
+                Ok(if guarded {
+                    Frag::join(
+                        &[&cmp],
+                        &[
+                            "((",
+                            &format!(") AND {} = 1)", col(alias, "emailVisibility")),
+                        ],
+                    )
+                } else {
+                    cmp
+                })
             }
         }
     }
@@ -883,7 +921,11 @@ fn compare(l: Side, op: Op, any: bool, r: Side) -> Frag {
 
 /// Compiles `e` as a condition on rows of `c` aliased `alias`.
 pub fn compile(e: &Expr, c: &Collection, alias: &str, env: &Env<'_>) -> Result<Frag, CompileError> {
-    let mut compiler = Compiler { env, aliases: 0 };
+    let mut compiler = Compiler {
+        env,
+        aliases: 0,
+        email_guards: Vec::new(),
+    };
     compiler.expr(e, c, alias)
 }
 
@@ -895,7 +937,11 @@ pub fn compile_sort(
     env: &Env<'_>,
 ) -> Result<Vec<(Frag, bool)>, CompileError> {
     let mut out = Vec::new();
-    let mut compiler = Compiler { env, aliases: 100 };
+    let mut compiler = Compiler {
+        env,
+        aliases: 100,
+        email_guards: Vec::new(),
+    };
     for part in sort.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if out.len() >= 8 {
             return Err(CompileError::Invalid("too many sort expressions".into()));

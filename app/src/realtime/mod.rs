@@ -2,15 +2,22 @@
 //! committed record changes out to subscribers.
 //!
 //! - Record changes reach the broker from the writer thread right after their transaction
-//!   commits, in commit order (`db::AfterCommit`), through an unbounded channel read by one
-//!   fan-out task.
-//! - Each delivery is checked against the subscriber's rule (list rule for `collection` /
-//!   `collection/*` topics, view rule for `collection/<id>`) and its `filter` option, on a
-//!   snapshot of the record (so deletes are checked on the row as it was), and serialised as
-//!   that subscriber may see it (hidden fields, email visibility, `expand`, `fields`).
-//!   Subscribers with the same identity and options share one check and one serialisation.
-//! - Every client has a bounded queue. A client that falls [`QUEUE`] messages behind is
-//!   disconnected (the SDK reconnects); a slow client never blocks the others.
+//!   commits, in commit order (`db::AfterCommit`), through a bounded channel ([`EVENTS`]
+//!   batches) read by one fan-out task. The fan-out task only matches topics and hands each
+//!   batch to the interested clients' own workers: it never runs a rule, a filter or a render.
+//! - Every client has its own worker (a task) with a bounded queue of batches
+//!   ([`CLIENT_BATCHES`]). The worker checks each delivery against the subscriber's rule (list
+//!   rule for `collection` / `collection/*` topics, view rule for `collection/<id>`) and its
+//!   `filter` option, on a snapshot of the record (so deletes are checked on the row as it
+//!   was), and serialises it as that subscriber may see it (hidden fields, email visibility,
+//!   `expand`, `fields`). Workers share one render per (change, identity, options) through the
+//!   batch, so 200 guests on a topic cost one serialisation. An expensive or failing
+//!   subscription (a filter that errors at run time, thousands of filtered topics) delays and
+//!   fails only its own client; the others' workers run beside it.
+//! - A client whose worker falls [`CLIENT_BATCHES`] batches behind, or whose SSE queue falls
+//!   [`QUEUE`] messages behind, is disconnected (the SDK reconnects); if the fan-out task
+//!   itself falls [`EVENTS`] batches behind, every client is disconnected rather than left
+//!   silently missing events.
 
 pub mod sse;
 
@@ -33,6 +40,13 @@ use crate::schema::{Collection, CollectionStore, CollectionType, Registry};
 
 /// Messages a client may fall behind before it is disconnected.
 pub const QUEUE: usize = 1024;
+/// Change batches a client's worker may fall behind before the client is disconnected.
+pub const CLIENT_BATCHES: usize = 256;
+/// Change batches the fan-out task may fall behind before every client is disconnected.
+pub const EVENTS: usize = 16_384;
+/// Deliveries a worker checks in one job on a reader thread, so one client's thousands of
+/// filtered topics never hold a reader for long.
+const READ_CHUNK: usize = 64;
 
 /// One topic a client subscribed to, with its options.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,8 +141,19 @@ struct ClientState {
 pub struct Client {
     pub id: String,
     tx: mpsc::Sender<Bytes>,
+    /// The client's worker; dropped with the client, which ends the worker.
+    work: mpsc::Sender<Arc<Batch>>,
     state: Mutex<ClientState>,
 }
+
+/// One commit's changes as handed to the clients' workers, with the renders they share.
+struct Batch {
+    changes: Vec<Change>,
+    registry: Arc<Registry>,
+    renders: Mutex<HashMap<OwnedViewKey, Option<String>>>,
+}
+
+type OwnedViewKey = (usize, Option<(String, String)>, String);
 
 impl Client {
     fn state(&self) -> std::sync::MutexGuard<'_, ClientState> {
@@ -173,23 +198,25 @@ pub struct Broker {
 
 struct Inner {
     clients: RwLock<HashMap<String, Arc<Client>>>,
-    events: mpsc::UnboundedSender<Vec<Change>>,
+    events: mpsc::Sender<Vec<Change>>,
+    db: Db,
 }
 
 impl Broker {
     /// Starts the broker and its fan-out task.
     pub fn start(db: Db, collections: CollectionStore) -> Broker {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Change>>();
+        let (tx, mut rx) = mpsc::channel::<Vec<Change>>(EVENTS);
         let broker = Broker {
             inner: Arc::new(Inner {
                 clients: RwLock::new(HashMap::new()),
                 events: tx,
+                db,
             }),
         };
         let b = broker.clone();
         tokio::spawn(async move {
             while let Some(changes) = rx.recv().await {
-                b.fan_out(&db, &collections, changes).await;
+                b.fan_out(&collections, changes);
             }
         });
         broker
@@ -200,8 +227,14 @@ impl Broker {
     /// dropped here instead of waking the fan-out task for every commit: a client that
     /// connects later only sees changes committed after it subscribed, as with any timing.
     pub fn publish(&self, changes: Vec<Change>) {
-        if !changes.is_empty() && self.client_count() > 0 {
-            let _ = self.inner.events.send(changes);
+        if !changes.is_empty()
+            && self.client_count() > 0
+            && let Err(mpsc::error::TrySendError::Full(_)) = self.inner.events.try_send(changes)
+        {
+            tracing::error!(
+                "realtime fan-out is {EVENTS} commits behind; disconnecting every client"
+            );
+            self.clients_write().clear();
         }
     }
 
@@ -222,11 +255,18 @@ impl Broker {
     /// Registers a new client; returns it and the receiving end of its queue.
     pub fn connect(&self) -> (Arc<Client>, mpsc::Receiver<Bytes>) {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (work, work_rx) = mpsc::channel(CLIENT_BATCHES);
         let client = Arc::new(Client {
             id: crate::schema::ids::random_alphanumeric(40),
             tx,
+            work,
             state: Mutex::new(ClientState::default()),
         });
+        tokio::spawn(client_worker(
+            self.clone(),
+            Arc::downgrade(&client),
+            work_rx,
+        ));
         self.clients_write()
             .insert(client.id.clone(), client.clone());
         (client, rx)
@@ -293,51 +333,96 @@ impl Broker {
         }
     }
 
-    async fn fan_out(&self, db: &Db, collections: &CollectionStore, changes: Vec<Change>) {
+    /// Hands a commit's changes to the workers of the clients subscribed to any of them.
+    fn fan_out(&self, collections: &CollectionStore, changes: Vec<Change>) {
         self.refresh_auth(&changes);
         let clients: Vec<Arc<Client>> = self.clients_read().values().cloned().collect();
         if clients.is_empty() {
             return;
         }
-        // (client, subscription, auth) triples interested in each change.
-        let mut work = Vec::new();
-        for (i, ch) in changes.iter().enumerate() {
-            if ch.collection.kind == CollectionType::View {
+        let batch = Arc::new(Batch {
+            changes,
+            registry: collections.snapshot(),
+            renders: Mutex::new(HashMap::new()),
+        });
+        for client in clients {
+            let interested = {
+                let st = client.state();
+                batch.changes.iter().any(|ch| {
+                    ch.collection.kind != CollectionType::View
+                        && st.subscriptions.iter().any(|sub| matches(sub, ch))
+                })
+            };
+            if !interested {
                 continue;
             }
-            for client in &clients {
-                let st = client.state();
-                for sub in &st.subscriptions {
-                    let coll_match = sub.collection == ch.collection.id
-                        || sub.collection.eq_ignore_ascii_case(&ch.collection.name);
-                    let rec_match = sub.record.as_deref().is_none_or(|r| r == ch.record.id());
-                    if coll_match && rec_match {
-                        work.push((i, client.clone(), sub.clone(), st.auth.clone()));
+            let b = batch.clone();
+            if client.work.try_send(b).is_err() {
+                tracing::info!(client = %client.id, "realtime client too far behind; disconnecting");
+                self.disconnect(&client.id);
+            }
+        }
+    }
+}
+
+fn matches(sub: &Subscription, ch: &Change) -> bool {
+    (sub.collection == ch.collection.id || sub.collection.eq_ignore_ascii_case(&ch.collection.name))
+        && sub.record.as_deref().is_none_or(|r| r == ch.record.id())
+}
+
+/// One client's worker: checks and renders the batches handed to it, in order, and queues the
+/// messages on the client's SSE stream. Ends when the client is dropped.
+async fn client_worker(
+    broker: Broker,
+    client: std::sync::Weak<Client>,
+    mut rx: mpsc::Receiver<Arc<Batch>>,
+) {
+    while let Some(batch) = rx.recv().await {
+        let Some(client) = client.upgrade() else {
+            return;
+        };
+        let work: Vec<Delivery> = {
+            let st = client.state();
+            let mut w = Vec::new();
+            for (i, ch) in batch.changes.iter().enumerate() {
+                if ch.collection.kind == CollectionType::View {
+                    continue;
+                }
+                for sub in st.subscriptions.iter().filter(|s| matches(s, ch)) {
+                    w.push((i, client.clone(), sub.clone(), st.auth.clone()));
+                }
+            }
+            w
+        };
+        if work.is_empty() {
+            continue;
+        }
+        let mut messages = Vec::new();
+        if renders_without_db(&batch.changes, &work) {
+            messages = render_deliveries(None, &batch, &work);
+        } else {
+            let mut work = work;
+            while !work.is_empty() {
+                let rest = work.split_off(work.len().min(READ_CHUNK));
+                let (b, chunk) = (batch.clone(), std::mem::replace(&mut work, rest));
+                match broker
+                    .inner
+                    .db
+                    .read(move |conn| Ok::<_, DbError>(render_deliveries(Some(conn), &b, &chunk)))
+                    .await
+                {
+                    Ok(m) => messages.extend(m),
+                    Err(e) => {
+                        tracing::warn!(client = %client.id, error = %e, "realtime delivery failed")
                     }
                 }
             }
         }
-        if work.is_empty() {
-            return;
-        }
-        let registry = collections.snapshot();
-        let result = if renders_without_db(&changes, &work) {
-            render_deliveries(None, &registry, &changes, work)
-        } else {
-            db.read(move |conn| render_deliveries(Some(conn), &registry, &changes, work))
-                .await
-        };
-        let deliveries = match result {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "realtime fan-out failed");
-                return;
-            }
-        };
-        for (client, msg) in deliveries {
+        for msg in messages {
             if !client.send(msg) {
                 tracing::info!(client = %client.id, "realtime client too far behind; disconnecting");
-                self.disconnect(&client.id);
+                broker.disconnect(&client.id);
+                return;
             }
         }
     }
@@ -466,33 +551,55 @@ fn view_key<'a>(i: usize, auth: &'a Option<Arc<AuthRecord>>, sub: &'a Subscripti
     (i, who, sub.view.as_str())
 }
 
-/// Checks and serialises every delivery; identical views are computed once. `conn` is `None`
-/// when [`renders_without_db`] holds.
+/// Checks and serialises one client's deliveries of a batch; views already rendered for
+/// another client of the batch are reused. A delivery that fails (e.g. a filter that errors at
+/// run time) is skipped for this subscription alone. `conn` is `None` when
+/// [`renders_without_db`] holds.
 fn render_deliveries(
     conn: Option<&rusqlite::Connection>,
-    registry: &Registry,
-    changes: &[Change],
-    work: Vec<Delivery>,
-) -> Result<Vec<(Arc<Client>, Bytes)>, DbError> {
-    // The event data of each view, or None when it may not be seen.
-    let mut cache: HashMap<ViewKey<'_>, Option<String>> = HashMap::new();
+    batch: &Batch,
+    work: &[Delivery],
+) -> Vec<Bytes> {
     let mut out = Vec::with_capacity(work.len());
-    for (i, client, sub, auth) in &work {
-        let ch = &changes[*i];
-        let key = view_key(*i, auth, sub);
-        let data = match cache.get(&key) {
-            Some(d) => d.clone(),
+    for (i, client, sub, auth) in work {
+        let ch = &batch.changes[*i];
+        let key: OwnedViewKey = {
+            let (i, who, view) = view_key(*i, auth, sub);
+            (
+                i,
+                who.map(|(a, b)| (a.to_string(), b.to_string())),
+                view.to_string(),
+            )
+        };
+        let cached = batch
+            .renders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        let data = match cached {
+            Some(d) => d,
             None => {
-                let d = render_one(conn, registry, ch, sub, auth)?;
-                cache.insert(key, d.clone());
+                let d = match render_one(conn, &batch.registry, ch, sub, auth) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::debug!(client = %client.id, topic = %sub.raw, error = %e, "realtime subscription check failed; skipped for this subscriber");
+                        None
+                    }
+                };
+                batch
+                    .renders
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, d.clone());
                 d
             }
         };
         if let Some(data) = data {
-            out.push((client.clone(), message(&client.id, &sub.raw, &data)));
+            out.push(message(&client.id, &sub.raw, &data));
         }
     }
-    Ok(out)
+    out
 }
 
 /// The event data of change `ch` for one subscription and identity, or `None` when the

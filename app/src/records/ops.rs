@@ -430,6 +430,16 @@ impl PreparedCreate {
     }
 }
 
+/// The refusals of a create that need neither the body nor a row: a view collection, or a
+/// `null` create rule for anyone but superusers.
+pub fn check_create_allowed(c: &Collection, caller: &Caller) -> Result<(), RecordError> {
+    writable(c)?;
+    if !caller.is_superuser() && c.rules.create.is_none() {
+        return Err(locked());
+    }
+    Ok(())
+}
+
 /// The checks and casts of a create that need no database (see [`PreparedCreate`]).
 pub fn prepare_create(
     registry: &Registry,
@@ -500,14 +510,27 @@ pub fn insert_prepared(
         }
     }
     let (conn, registry) = (tx.conn, tx.registry);
-    check_relations(conn, registry, c, &values, CREATE_FAILED)?;
     let id = values
         .get("id")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let record = super::insert(conn, c, &values)
-        .map_err(|e| map_write_error(e, c, &values, CREATE_FAILED))?;
+    let written = check_relations(conn, registry, c, &values, CREATE_FAILED).and_then(|()| {
+        super::insert(conn, c, &values).map_err(|e| map_write_error(e, c, &values, CREATE_FAILED))
+    });
+    let record = match (written, &row_rule_body) {
+        (Ok(r), _) => r,
+        // A missing relation or a taken unique value says something about existing data: a
+        // caller the create rule refuses gets the rule's answer instead (checked on the
+        // submitted values, since no row could be inserted).
+        (Err(e @ RecordError::Validation { .. }), Some(body)) => {
+            if create_rule_passes_on_values(conn, registry, c, caller, body, &values)? {
+                return Err(e);
+            }
+            return Err(RecordError::BadRequest(CREATE_FAILED.into()));
+        }
+        (Err(e), _) => return Err(e),
+    };
     if let Some(body) = row_rule_body {
         let access = rule_access(registry, c, &c.rules.create, caller, &body)?;
         if super::find_where(conn, c, id_and(&access, &id), 1)?.is_empty() {
@@ -522,6 +545,39 @@ pub fn insert_prepared(
         old: None,
     });
     Ok(record)
+}
+
+/// Whether the create rule would accept a row holding `values` (every field, missing ones as
+/// their zero value), evaluated on those values as a one-row subquery standing in for the
+/// table: for when the row itself cannot be inserted.
+fn create_rule_passes_on_values(
+    conn: &Connection,
+    registry: &Registry,
+    c: &Collection,
+    caller: &Caller,
+    body: &Map<String, Value>,
+    values: &Map<String, Value>,
+) -> Result<bool, RecordError> {
+    let Access::Where(rule) = rule_access(registry, c, &c.rules.create, caller, body)? else {
+        return Ok(true);
+    };
+    let mut columns = Vec::with_capacity(c.fields.len());
+    let mut bound = Vec::with_capacity(c.fields.len() + rule.values.len());
+    for f in &c.fields {
+        let v = values
+            .get(&f.name)
+            .cloned()
+            .unwrap_or_else(|| super::cast::zero_value(f));
+        columns.push(format!("? AS \"{}\"", f.name.replace('"', "\"\"")));
+        bound.push(super::storage_value(f, &v));
+    }
+    bound.extend(rule.values);
+    let sql = format!(
+        "SELECT 1 FROM (SELECT {}) AS \"m\" WHERE {} LIMIT 1",
+        columns.join(", "),
+        rule.sql
+    );
+    Ok(!crate::db::query_sql(conn, &sql, bound, |_| Ok(()))?.is_empty())
 }
 
 /// Updates a record; the rule sees the stored row and `@request.body` the submitted values
@@ -539,15 +595,7 @@ pub fn update(
     let (conn, registry) = (tx.conn, tx.registry);
     const MSG: &str = "Failed to update record.";
     writable(c)?;
-    let existing = super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)?;
-    let mut body = modifiers::resolve(c, body, Some(&existing));
-    let access = rule_access(registry, c, &c.rules.update, caller, &body)?;
-    if let Access::Where(_) = access
-        && super::find_where(conn, c, id_and(&access, id), 1)?.is_empty()
-    {
-        return Err(RecordError::NotFound);
-    }
-    drop(access);
+    let (existing, mut body) = check_update(conn, registry, c, caller, id, body)?;
     crate::plugin::run_before_hooks(tx, c, Action::Update, &mut body, Some(&existing), caller)?;
     let (conn, registry) = (tx.conn, tx.registry);
     tx.previous_files
@@ -575,6 +623,33 @@ pub fn update(
         old: Some(existing),
     });
     Ok(record)
+}
+
+/// The update rule of `c` for `caller` on record `id` with `body`: the stored record and the
+/// body after modifiers when the caller may update it. A `null` rule refuses non-superusers
+/// before any row is read, and a missing row and a refused one give the same 404, so a refused
+/// caller learns nothing about which ids exist. Everything that reads the stored record for an
+/// update (the old-password check included) runs after this.
+pub fn check_update(
+    conn: &Connection,
+    registry: &Registry,
+    c: &Collection,
+    caller: &Caller,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<(Record, Map<String, Value>), RecordError> {
+    if !caller.is_superuser() && c.rules.update.is_none() {
+        return Err(locked());
+    }
+    let existing = super::find_by_id(conn, c, id)?.ok_or(RecordError::NotFound)?;
+    let body = modifiers::resolve(c, body, Some(&existing));
+    let access = rule_access(registry, c, &c.rules.update, caller, &body)?;
+    if let Access::Where(_) = access
+        && super::find_where(conn, c, id_and(&access, id), 1)?.is_empty()
+    {
+        return Err(RecordError::NotFound);
+    }
+    Ok((existing, body))
 }
 
 /// Checks that every relation id in `values` points to an existing record.

@@ -53,18 +53,30 @@ fn sanitize(name: &str) -> String {
     s.trim_matches('_').chars().take(80).collect()
 }
 
-/// A new file name `{unix}_{name}.json` not yet used in `dir` (a second one in the same
-/// second gets a counter).
+/// A new file name `{unix}_{name}.json` that sorts after every file already in `dir`: files
+/// replay in name order, so a file written in the same second as the last one (or while the
+/// clock reads earlier than its stamp) takes the last stamp + 1 instead of the clock's.
 pub fn new_file_name(dir: &Path, name: &str) -> String {
-    let ts = chrono::Utc::now().timestamp();
-    let base = sanitize(name);
-    let mut file = format!("{ts}_{base}.json");
-    let mut n = 1;
-    while dir.join(&file).exists() {
-        file = format!("{ts}_{base}_{n}.json");
-        n += 1;
-    }
-    file
+    let latest = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name();
+            let n = n.to_str()?;
+            n.strip_suffix(".json")?
+                .split('_')
+                .next()?
+                .parse::<i64>()
+                .ok()
+        })
+        .max();
+    let now = chrono::Utc::now().timestamp();
+    let ts = match latest {
+        Some(l) if l >= now => l + 1,
+        _ => now,
+    };
+    format!("{ts}_{}.json", sanitize(name))
 }
 
 /// Writes a new migration file into `dir` and returns its path.
