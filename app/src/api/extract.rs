@@ -190,62 +190,67 @@ impl FromRequest<App> for RecordBody {
                 .await
                 .map(|b| RecordBody(b.0, Vec::new()));
         }
-        let mut mp = axum::extract::Multipart::from_request(req, state)
+        let mp = axum::extract::Multipart::from_request(req, state)
             .await
             .map_err(|_| ApiError::bad_request("Failed to read the multipart body."))?;
-        let mut map = serde_json::Map::new();
-        let mut payloads = Vec::new();
-        let mut uploads = Vec::new();
-        loop {
-            let field = match mp.next_field().await {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large")
-                    } else {
-                        ApiError::bad_request("Failed to read the multipart body.")
-                    });
-                }
-            };
-            let name = field.name().unwrap_or("").to_string();
-            if let Some(filename) = field.file_name().map(str::to_string) {
-                let data = field.bytes().await.map_err(|e| {
-                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large")
-                    } else {
-                        ApiError::bad_request("Failed to read the multipart body.")
-                    }
-                })?;
-                uploads.push(Upload {
-                    field: name,
-                    filename,
-                    data,
-                });
-                continue;
-            }
-            let text = field
-                .text()
-                .await
-                .map_err(|_| ApiError::bad_request("Failed to read the multipart body."))?;
-            if name == "@jsonPayload" {
-                payloads.push(text);
-            } else if !name.is_empty() {
-                push(&mut map, name, infer(text));
-            }
-        }
-        for p in payloads {
-            match serde_json::from_str::<Value>(&p) {
-                Ok(Value::Object(o)) => map.extend(o),
-                _ => {
-                    return Err(ApiError::bad_request(
-                        "Failed to load the submitted data due to invalid formatting.",
-                    ));
-                }
-            }
-        }
-        Ok(RecordBody(map, uploads))
+        read_multipart(mp).await
     }
+}
+
+/// Reads a multipart record body (also the fuzz target's entry: it needs no `App`).
+pub async fn read_multipart(mut mp: axum::extract::Multipart) -> Result<RecordBody, ApiError> {
+    let mut map = serde_json::Map::new();
+    let mut payloads = Vec::new();
+    let mut uploads = Vec::new();
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large")
+                } else {
+                    ApiError::bad_request("Failed to read the multipart body.")
+                });
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if let Some(filename) = field.file_name().map(str::to_string) {
+            let data = field.bytes().await.map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large")
+                } else {
+                    ApiError::bad_request("Failed to read the multipart body.")
+                }
+            })?;
+            uploads.push(Upload {
+                field: name,
+                filename,
+                data,
+            });
+            continue;
+        }
+        let text = field
+            .text()
+            .await
+            .map_err(|_| ApiError::bad_request("Failed to read the multipart body."))?;
+        if name == "@jsonPayload" {
+            payloads.push(text);
+        } else if !name.is_empty() {
+            push(&mut map, name, infer(text));
+        }
+    }
+    for p in payloads {
+        match serde_json::from_str::<Value>(&p) {
+            Ok(Value::Object(o)) => map.extend(o),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "Failed to load the submitted data due to invalid formatting.",
+                ));
+            }
+        }
+    }
+    Ok(RecordBody(map, uploads))
 }
 
 /// The peer address of the connection, when the server records it.
