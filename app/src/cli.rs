@@ -334,6 +334,7 @@ async fn run(cli: Cli, plugins: Vec<Box<dyn Plugin>>) -> Result<(), String> {
             automigrate,
             max_connections,
         } => {
+            let started = std::time::SystemTime::now();
             init_tracing(dev);
             let max_connections =
                 max_connections.unwrap_or_else(crate::server::default_max_connections);
@@ -351,6 +352,7 @@ async fn run(cli: Cli, plugins: Vec<Box<dyn Plugin>>) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             app.scheduler().start();
+            app.sweep_storage(started);
             let router = app.router();
             let listener = tokio::net::TcpListener::bind(http)
                 .await

@@ -194,6 +194,26 @@ impl App {
         }
     }
 
+    /// Starts the background sweep of local storage (see [`files::sweep`]): removes what a
+    /// crash left between file writes and their commits, touching only entries older than
+    /// `started` (when this process started). Logs what it removed.
+    pub fn sweep_storage(&self, started: std::time::SystemTime) {
+        let db_path = self.config().db_path();
+        let storage = self.config().data_dir.join("storage");
+        let collections = self.collections().snapshot().all().to_vec();
+        tokio::task::spawn_blocking(move || {
+            match files::sweep::run(&db_path, &storage, &collections, started) {
+                Ok(s) => tracing::info!(
+                    files = s.files,
+                    folders = s.dirs,
+                    record_folders = s.records,
+                    "storage sweep done"
+                ),
+                Err(e) => tracing::warn!(error = %e, "storage sweep failed"),
+            }
+        });
+    }
+
     /// The HTTP router of this app, with the routes of the plugins started on it.
     pub fn router(&self) -> axum::Router {
         api::router(self.clone(), self.plugins().routes())

@@ -3,6 +3,7 @@
 //! `api/files.rs`.
 
 pub mod names;
+pub mod sweep;
 pub mod thumbs;
 
 use std::io;

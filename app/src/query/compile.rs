@@ -942,8 +942,13 @@ pub fn compile_sort(
         aliases: 100,
         email_guards: Vec::new(),
     };
-    for part in sort.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if out.len() >= 8 {
+    for (i, part) in sort
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .enumerate()
+    {
+        if i >= 8 {
             return Err(CompileError::Invalid("too many sort expressions".into()));
         }
         let (desc, name) = match part.strip_prefix('-') {
@@ -975,6 +980,14 @@ pub fn compile_sort(
                 }
             }
         };
+        // A constant term (`false`, `@request.body.x:isset`, ...) orders nothing, and SQLite
+        // would read an integer literal in ORDER BY as a column number: refused, as
+        // PocketBase refuses it (400).
+        if term.values.is_empty() && term.sql.trim().parse::<i64>().is_ok() {
+            return Err(CompileError::Invalid(format!(
+                "invalid sort field {name:?}: a constant orders nothing"
+            )));
+        }
         out.push((term, desc));
     }
     Ok(out)
@@ -1278,6 +1291,9 @@ mod tests {
         assert_eq!(terms.len(), 5);
         assert!(terms[0].1 && !terms[1].1);
         assert!(compile_sort("nope", &posts, "m", &env).is_err());
+        // constant terms order nothing (and `ORDER BY 0` would be a column number in SQLite)
+        assert!(compile_sort("false,-title", &posts, "m", &env).is_err());
+        assert!(compile_sort("-title,true", &posts, "m", &env).is_err());
         assert!(compile_sort("editors.name", &posts, "m", &env).is_err());
     }
 
