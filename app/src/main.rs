@@ -8,11 +8,14 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The plugins of this binary. Each official plugin will be a Cargo feature of this crate
-/// (on by default), so a build can leave one out; `FERROBASE_PLUGINS` switches them at run
-/// time.
+/// The plugins of this binary. Each official plugin is a Cargo feature of this crate (on by
+/// default), so a build can leave one out; `FERROBASE_PLUGINS` switches them at run time.
+/// A template user adds their own here.
 fn plugins() -> Vec<Box<dyn ferrobase::plugin::Plugin>> {
-    Vec::new()
+    vec![
+        #[cfg(feature = "oauth")]
+        Box::new(ferrobase_oauth::OAuth),
+    ]
 }
 
 fn main() -> ExitCode {

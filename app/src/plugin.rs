@@ -310,6 +310,23 @@ impl api::Tx for CoreTx<'_, '_> {
         let caller = self.caller.clone();
         ops::delete(self.tx, &c, &caller, id).map_err(record_error)
     }
+
+    fn set_caller(&mut self, caller: api::Caller) {
+        self.caller = core_caller(&caller);
+        self.pcaller = caller;
+    }
+}
+
+/// The core's form of plugin uploads.
+fn core_uploads(files: Vec<api::Upload>) -> Vec<crate::api::extract::Upload> {
+    files
+        .into_iter()
+        .map(|f| crate::api::extract::Upload {
+            field: f.field,
+            filename: f.filename,
+            data: bytes::Bytes::from(f.bytes),
+        })
+        .collect()
 }
 
 fn list_on(
@@ -512,13 +529,13 @@ impl Runtime {
     }
 
     /// Adds the plugins' sections to an `auth-methods` answer.
-    pub fn extend_auth_methods(&self, c: &Collection, out: &mut Map<String, Value>) {
+    pub async fn extend_auth_methods(&self, c: &Collection, out: &mut Map<String, Value>) {
         if self.auth_methods.is_empty() {
             return;
         }
         let cj = c.to_json();
         for f in &self.auth_methods {
-            for (k, v) in f(&cj) {
+            for (k, v) in f(cj.clone()).await {
                 out.insert(k, v);
             }
         }
@@ -829,6 +846,54 @@ impl api::Core for PluginCore {
         })
     }
 
+    fn create_with_files<'a>(
+        &'a self,
+        caller: &'a api::Caller,
+        collection: &'a str,
+        data: Map<String, Value>,
+        files: Vec<api::Upload>,
+    ) -> api::BoxFuture<'a, api::Result<api::Record>> {
+        Box::pin(async move {
+            let c = self.collection(collection)?;
+            let caller = core_caller(caller);
+            let r = crate::api::records::create_record(
+                &self.app,
+                &c,
+                &caller,
+                data,
+                core_uploads(files),
+            )
+            .await
+            .map_err(api::Error::from)?;
+            Ok(to_plugin_record(&r))
+        })
+    }
+
+    fn update_with_files<'a>(
+        &'a self,
+        caller: &'a api::Caller,
+        collection: &'a str,
+        id: &'a str,
+        data: Map<String, Value>,
+        files: Vec<api::Upload>,
+    ) -> api::BoxFuture<'a, api::Result<api::Record>> {
+        Box::pin(async move {
+            let c = self.collection(collection)?;
+            let caller = core_caller(caller);
+            let r = crate::api::records::update_record(
+                &self.app,
+                &c,
+                &caller,
+                id,
+                data,
+                core_uploads(files),
+            )
+            .await
+            .map_err(api::Error::from)?;
+            Ok(to_plugin_record(&r))
+        })
+    }
+
     fn delete<'a>(
         &'a self,
         caller: &'a api::Caller,
@@ -896,6 +961,22 @@ impl api::Core for PluginCore {
 
     fn collection(&self, id_or_name: &str) -> Option<Value> {
         self.app.collections().get(id_or_name).map(|c| c.to_json())
+    }
+
+    fn collection_with_secrets(&self, id_or_name: &str) -> Option<Value> {
+        self.app
+            .collections()
+            .get(id_or_name)
+            .map(|c| c.to_json_with_secrets())
+    }
+
+    fn with_context(&self, caller: &api::Caller, context: &str) -> api::Caller {
+        if caller.is_system() {
+            return caller.clone();
+        }
+        let mut c = core_caller(caller);
+        c.context = context.to_string();
+        plugin_caller(c)
     }
 
     fn create_collection(&self, definition: Value) -> api::BoxFuture<'_, api::Result<Value>> {

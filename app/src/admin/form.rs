@@ -26,6 +26,8 @@ pub enum Kind {
     List,
     /// The id of another collection.
     Collection,
+    /// A JSON document (OAuth2 providers), edited as text.
+    Json,
 }
 
 impl Kind {
@@ -37,6 +39,7 @@ impl Kind {
             Kind::Textarea => "textarea",
             Kind::List => "list",
             Kind::Collection => "collection",
+            Kind::Json => "json",
         }
     }
 }
@@ -119,6 +122,32 @@ pub const AUTH_OPTIONS: &[Opt] = &[
         "authAlert.enabled",
         "Alert on sign-in from a new location",
         Kind::Bool,
+    ),
+    Opt("oauth2.enabled", "OAuth2 sign-in", Kind::Bool),
+    Opt(
+        "oauth2.providers",
+        "OAuth2 providers (JSON; clientSecret is write-only: leave it out to keep the stored one)",
+        Kind::Json,
+    ),
+    Opt(
+        "oauth2.mappedFields.name",
+        "OAuth2: field for the name",
+        Kind::Text,
+    ),
+    Opt(
+        "oauth2.mappedFields.username",
+        "OAuth2: field for the username",
+        Kind::Text,
+    ),
+    Opt(
+        "oauth2.mappedFields.avatarURL",
+        "OAuth2: field for the avatar (file or URL)",
+        Kind::Text,
+    ),
+    Opt(
+        "oauth2.mappedFields.id",
+        "OAuth2: field for the provider's user id",
+        Kind::Text,
     ),
     Opt("authToken.duration", "Auth token duration (s)", Kind::Int),
     Opt(
@@ -245,6 +274,8 @@ fn read(form: &FormData, name: &str, kind: Kind) -> Result<Value, &'static str> 
                 .collect(),
         ),
         Kind::Textarea => Value::String(form.text(name).to_string()),
+        Kind::Json if raw.is_empty() => json!([]),
+        Kind::Json => serde_json::from_str(raw).map_err(|_| "Must be valid JSON.")?,
         Kind::Text | Kind::Collection => Value::String(raw.to_string()),
     })
 }
@@ -419,9 +450,13 @@ pub fn editor_view(draft: &Value, errors: &Map<String, Value>, registry: &Regist
             .iter()
             .map(|Opt(path, label, kind)| {
                 let v = get_path(draft, path);
+                let shown = match kind {
+                    Kind::Json => serde_json::to_string_pretty(v).unwrap_or_default(),
+                    _ => super::display(v),
+                };
                 json!({
                     "key": path, "label": label, "kind": kind.as_str(),
-                    "value": super::display(v), "checked": v.as_bool().unwrap_or(false),
+                    "value": shown, "checked": v.as_bool().unwrap_or(false),
                     "error": err(path),
                 })
             })

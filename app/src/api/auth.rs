@@ -235,7 +235,7 @@ async fn auth_methods(State(app): State<App>, Path(coll): Path<String>) -> ApiRe
         "emailPassword": pw.enabled && ids.iter().any(|f| f == "email"),
     });
     if let Value::Object(m) = &mut out {
-        app.plugins().extend_auth_methods(&c, m);
+        app.plugins().extend_auth_methods(&c, m).await;
     }
     Ok(Json(out))
 }

@@ -93,12 +93,18 @@ async fn subscribe(
 }
 
 /// OAuth2 providers redirect here; the code is handed to the realtime client whose id is the
-/// `state` and that subscribed to `@oauth2` (the SDK's `authWithOAuth2` flow).
+/// `state` and that subscribed to `@oauth2` (the SDK's `authWithOAuth2` flow), once: the
+/// delivery ends the client's `@oauth2` subscription.
 async fn oauth2_redirect(
     State(app): State<App>,
     method: axum::http::Method,
-    Query(q): Query<Vec<(String, String)>>,
+    Query(mut q): Query<Vec<(String, String)>>,
+    body: axum::body::Bytes,
 ) -> Response {
+    // Providers that answer with `response_mode=form_post` (Apple) POST the fields as a form.
+    if method == axum::http::Method::POST {
+        q.extend(form_urlencoded::parse(&body).into_owned());
+    }
     let get = |k: &str| {
         q.iter()
             .find(|(key, _)| key == k)
@@ -106,10 +112,12 @@ async fn oauth2_redirect(
             .unwrap_or_default()
     };
     let (state, code, error) = (get("state"), get("code"), get("error"));
+    // The subscription is taken, not just looked at: one state delivers one code, so a
+    // replayed or second redirect for the same state finds nobody waiting.
     let client = app
         .realtime()
         .client(&state)
-        .filter(|c| c.is_subscribed("@oauth2"));
+        .filter(|c| c.take_subscription("@oauth2"));
     let ok = match client {
         Some(c) if !state.is_empty() => {
             let mut data = json!({"state": state, "code": code});

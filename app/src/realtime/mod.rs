@@ -168,6 +168,16 @@ impl Client {
         self.tx.try_send(msg).is_ok()
     }
 
+    /// Removes the subscription to `topic`; true if the client had it. The OAuth2 redirect
+    /// uses it so that a `state` (the client id) delivers one code only.
+    pub fn take_subscription(&self, topic: &str) -> bool {
+        let mut st = self.state();
+        let before = st.subscriptions.len();
+        st.subscriptions
+            .retain(|s| s.raw != topic && s.collection != topic);
+        st.subscriptions.len() != before
+    }
+
     pub fn is_subscribed(&self, topic: &str) -> bool {
         self.state()
             .subscriptions

@@ -333,7 +333,49 @@ impl Collection {
                 t.remove("secret");
             }
         }
+        // OAuth2 client secrets are write-only: an update that leaves one out keeps it
+        // (`keep_oauth2_secrets`).
+        if let Some(Value::Array(providers)) = v.pointer_mut("/oauth2/providers") {
+            for p in providers.iter_mut().filter_map(Value::as_object_mut) {
+                p.remove("clientSecret");
+            }
+        }
         v
+    }
+
+    /// Gives the OAuth2 providers of this (updated) collection that came without a
+    /// `clientSecret` (or with an empty one) the secret of `old`'s provider of the same name:
+    /// the API never returns the secrets, so a client that edits a collection cannot send
+    /// them back.
+    pub fn keep_oauth2_secrets(&mut self, old: &Collection) {
+        let (Some(new), Some(old)) = (self.auth.as_mut(), old.auth.as_ref()) else {
+            return;
+        };
+        for p in new
+            .oauth2
+            .providers
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+        {
+            let missing = p
+                .get("clientSecret")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty);
+            if !missing {
+                continue;
+            }
+            let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+            let secret = old
+                .oauth2
+                .providers
+                .iter()
+                .find(|o| o.get("name").and_then(Value::as_str) == Some(name))
+                .and_then(|o| o.get("clientSecret"))
+                .filter(|s| s.as_str().is_some_and(|s| !s.is_empty()));
+            if let Some(secret) = secret {
+                p.insert("clientSecret".into(), secret.clone());
+            }
+        }
     }
 
     /// The full JSON including token secrets (for storage and export to trusted places).
@@ -665,6 +707,35 @@ mod tests {
         assert_eq!(c.fields.len(), 2);
         assert_eq!(c.fields[1].id, ids::field_id("text", "a"));
         assert_eq!(c.fields[1].kind.type_name(), "number");
+    }
+
+    #[test]
+    fn oauth2_client_secrets_are_write_only() {
+        let with = |providers: Value| {
+            Collection::from_json(&json!({"name": "u", "type": "auth", "oauth2": {"enabled": true, "providers": providers}}))
+                .unwrap()
+                .0
+        };
+        let old = with(json!([
+            {"name": "github", "clientId": "a", "clientSecret": "gh-secret"},
+            {"name": "google", "clientId": "b", "clientSecret": "g-secret"}
+        ]));
+        let shown = old.to_json().to_string();
+        assert!(!shown.contains("gh-secret") && !shown.contains("g-secret"));
+        assert!(old.to_json_with_secrets().to_string().contains("gh-secret"));
+        // sent back without secrets (or with an empty one): the stored ones stay; a new secret
+        // replaces; a provider that is new gets none
+        let mut new = with(json!([
+            {"name": "github", "clientId": "a2"},
+            {"name": "google", "clientId": "b", "clientSecret": "new-g"},
+            {"name": "gitlab", "clientId": "c", "clientSecret": ""}
+        ]));
+        new.keep_oauth2_secrets(&old);
+        let p = &new.auth.as_ref().unwrap().oauth2.providers;
+        assert_eq!(p[0]["clientSecret"], "gh-secret");
+        assert_eq!(p[0]["clientId"], "a2");
+        assert_eq!(p[1]["clientSecret"], "new-g");
+        assert_eq!(p[2]["clientSecret"], "");
     }
 
     #[test]

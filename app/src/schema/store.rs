@@ -1096,6 +1096,7 @@ fn update_in(
     c.system = old.system;
     c.created = old.created.clone();
     c.updated = ids::now();
+    c.keep_oauth2_secrets(&old);
     prot.restore_fields(&mut c);
     c.normalize();
     let mut errs = validate(conn, &c, Some(&old), all)?;

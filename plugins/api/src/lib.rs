@@ -429,6 +429,11 @@ pub trait Tx {
     fn update(&mut self, collection: &str, id: &str, data: Map<String, Value>) -> Result<Record>;
     /// Deletes a record (with its cascades).
     fn delete(&mut self, collection: &str, id: &str) -> Result<()>;
+    /// Makes the calls after it act for `caller`. One transaction can so hold a caller's
+    /// write under the caller's rules and the plugin's own follow-up as
+    /// [`Caller::system`] (an OAuth2 sign-up: the record is created under the create rule,
+    /// then marked verified and linked by the plugin), committing or rolling back together.
+    fn set_caller(&mut self, caller: Caller);
 }
 
 /// What a record write does.
@@ -517,7 +522,7 @@ pub type PageRender =
     Arc<dyn Fn(App, PageRequest) -> BoxFuture<'static, Result<String>> + Send + Sync>;
 /// A contribution to `auth-methods`: given the auth collection's JSON, the keys to set in
 /// the response (e.g. `oauth2`).
-pub type AuthMethods = Arc<dyn Fn(&Value) -> Map<String, Value> + Send + Sync>;
+pub type AuthMethods = Arc<dyn Fn(Value) -> BoxFuture<'static, Map<String, Value>> + Send + Sync>;
 
 /// A request to a plugin's dashboard page (always a signed-in superuser).
 #[derive(Debug, Clone)]
@@ -659,6 +664,19 @@ pub struct Mail {
     pub text: String,
 }
 
+/// A file for [`Core::create_with_files`] and [`Core::update_with_files`], as one part of a
+/// multipart upload: the stored name is derived from `filename`, and the field's size and
+/// type limits apply as they do to REST uploads.
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    /// The file field (`avatar`; `documents+` appends to a multi-file field).
+    pub field: String,
+    /// The file's name as a client would send it (`photo.png`).
+    pub filename: String,
+    /// The file's content.
+    pub bytes: Vec<u8>,
+}
+
 /// The result of [`App::sign_in`].
 #[derive(Debug, Clone)]
 pub enum SignIn {
@@ -717,6 +735,23 @@ pub trait Core: Send + Sync + 'static {
         id: &'a str,
         data: Map<String, Value>,
     ) -> BoxFuture<'a, Result<Record>>;
+    /// Creates a record with files, as a multipart create of the REST API would.
+    fn create_with_files<'a>(
+        &'a self,
+        caller: &'a Caller,
+        collection: &'a str,
+        data: Map<String, Value>,
+        files: Vec<Upload>,
+    ) -> BoxFuture<'a, Result<Record>>;
+    /// Updates a record with files, as a multipart update of the REST API would.
+    fn update_with_files<'a>(
+        &'a self,
+        caller: &'a Caller,
+        collection: &'a str,
+        id: &'a str,
+        data: Map<String, Value>,
+        files: Vec<Upload>,
+    ) -> BoxFuture<'a, Result<Record>>;
     /// Deletes a record as the caller.
     fn delete<'a>(
         &'a self,
@@ -740,6 +775,9 @@ pub trait Core: Send + Sync + 'static {
     fn collections(&self) -> Vec<Value>;
     /// One collection by id or name.
     fn collection(&self, id_or_name: &str) -> Option<Value>;
+    /// One collection with the secrets the API never returns (token signing secrets, OAuth2
+    /// client secrets), for plugins that act on them; never send it to a client.
+    fn collection_with_secrets(&self, id_or_name: &str) -> Option<Value>;
     /// Creates a collection from collection JSON (as `POST /api/collections`; automigrate).
     fn create_collection(&self, definition: Value) -> BoxFuture<'_, Result<Value>>;
     /// Updates a collection with (partial) collection JSON (as `PATCH /api/collections/{c}`).
@@ -798,6 +836,12 @@ pub trait Core: Send + Sync + 'static {
         provider: &'a str,
         provider_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Record>>>;
+
+    /// The same caller with `@request.context` set to `context` for the rules it meets
+    /// (PocketBase's contexts are `default`, `oauth2`, `otp`, `password`, `realtime`,
+    /// `protectedFile`, `batch`, `expand`): an OAuth2 sign-up creates its record in the
+    /// `oauth2` context, so a create rule `@request.context = "oauth2"` admits those only.
+    fn with_context(&self, caller: &Caller, context: &str) -> Caller;
 
     // --- realtime, mail, settings
     /// Sends a message on `topic` to one realtime client if it subscribed to the topic
@@ -1092,12 +1136,16 @@ impl Setup {
     }
 
     /// Adds keys to the `auth-methods` answer of auth collections (e.g. `oauth2`); `f` gets
-    /// the auth collection's JSON.
-    pub fn auth_methods<F>(&mut self, f: F) -> &mut Self
+    /// the auth collection's JSON (without secrets). It may await (an OpenID Connect
+    /// provider's discovery document), but every `auth-methods` request waits for it: cache.
+    pub fn auth_methods<F, Fut>(&mut self, f: F) -> &mut Self
     where
-        F: Fn(&Value) -> Map<String, Value> + Send + Sync + 'static,
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Map<String, Value>> + Send + 'static,
     {
-        self.declared.auth_methods.push(Arc::new(f));
+        self.declared
+            .auth_methods
+            .push(Arc::new(move |c| Box::pin(f(c))));
         self
     }
 }

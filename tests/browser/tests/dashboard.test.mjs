@@ -673,6 +673,37 @@ describe('admin dashboard on a fresh server', { concurrency: false }, () => {
     }
   });
 
+  step('j2. OAuth2 providers are edited in the auth collection form; the secret is not shown again', async () => {
+    const PROVIDERS = 'OAuth2 providers (JSON; clientSecret is write-only: leave it out to keep the stored one)';
+    const editUsers = async () => {
+      await page.goto('/_/collections');
+      await link(page, 'Edit users').click();
+      await field(page, PROVIDERS).waitFor();
+    };
+    await editUsers();
+    await field(page, 'OAuth2 sign-in').setChecked(true);
+    await field(page, PROVIDERS).fill(
+      JSON.stringify([{ name: 'github', clientId: 'gh-client', clientSecret: 'gh-secret-123' }]),
+    );
+    await submit(page, 'Save collection');
+    await expectNoAlert(page, 'saving the users collection with an OAuth2 provider');
+    const methods = await (await fetch(`${FB_URL}/api/collections/users/auth-methods`)).json();
+    assert.equal(methods.oauth2.enabled, true, 'OAuth2 is on');
+    assert.deepEqual(methods.oauth2.providers.map((p) => p.name), ['github']);
+    assert.match(methods.oauth2.providers[0].authURL, /client_id=gh-client/);
+
+    await editUsers();
+    const shown = await field(page, PROVIDERS).inputValue();
+    assert.ok(shown.includes('gh-client'), `the provider is shown: ${shown}`);
+    assert.ok(!shown.includes('gh-secret-123'), 'the client secret is not shown again');
+    assert.ok(!(await page.content()).includes('gh-secret-123'), 'the secret is nowhere in the page');
+    await screenshot(page, '06b-oauth2-providers');
+
+    await field(page, PROVIDERS).fill('[{"name": ');
+    await submit(page, 'Save collection');
+    await expectAlert(page, 'saving providers that are not JSON');
+  });
+
   step('k. sign out: the dashboard redirects to the sign-in page, the old session is dead', async () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto('/_/collections');
