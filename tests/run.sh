@@ -26,6 +26,9 @@ bash tests/sdk/run-fixture.sh "$PWD/target/debug/ferrobase-fixture"
 echo "== OAuth plugin: a real OpenID Connect provider and the preset stand-ins (tests/oauth)"
 bash tests/oauth/run.sh "$PWD/target/debug/ferrobase"
 
+echo "== MCP plugin: the Python mcp SDK over Streamable HTTP (both protocol modes) and stdio (tests/mcp)"
+bash tests/mcp/run.sh "$PWD/target/debug/ferrobase"
+
 echo "== JS SDK suite against PocketBase 0.40.6 (the reference)"
 bash tests/sdk/run-pocketbase.sh
 

@@ -15,6 +15,8 @@ fn plugins() -> Vec<Box<dyn ferrobase::plugin::Plugin>> {
     vec![
         #[cfg(feature = "oauth")]
         Box::new(ferrobase_oauth::OAuth),
+        #[cfg(feature = "mcp")]
+        Box::new(ferrobase_mcp::Mcp),
     ]
 }
 

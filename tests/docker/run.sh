@@ -125,7 +125,16 @@ timeout 10 docker info >/dev/null 2>&1 || { tail -20 "$W/dockerd.log"; die "dock
   fi
 ) 9>"$CACHE/lock"
 say "docker import debian:bookworm-slim"
-dk import -c 'CMD ["bash"]' "$CACHE/bookworm-slim.tar" debian:bookworm-slim >/dev/null
+# One clean-clone run saw this import fail with "broken pipe" (the engine closing the upload
+# stream); it is retried, and each failure says what the engine answered.
+for attempt in 1 2 3; do
+  if dk import -c 'CMD ["bash"]' "$CACHE/bookworm-slim.tar" debian:bookworm-slim >"$W/import.log" 2>&1; then
+    break
+  fi
+  echo "docker import failed (attempt $attempt of 3): $(tail -n 3 "$W/import.log" | tr '\n' ' ')" >&2
+  ((attempt < 3)) || die "docker import failed 3 times"
+  sleep 5
+done
 
 # --- glibc: the host-built binary must run on bookworm's ------------------------------------
 if ldd "$BIN" >/dev/null 2>&1; then
