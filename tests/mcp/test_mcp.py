@@ -87,6 +87,8 @@ async def scripted_session(url, token, mode, su, base, user, watcher_out):
         check(c.protocol_version == want, f"[{mode}] protocol {c.protocol_version}")
         tools = {t.name: t for t in (await c.list_tools()).tools}
         check(set(tools) == READ_TOOLS | WRITE_TOOLS, f"[{mode}] every tool is listed")
+        check(all(t.output_schema and t.output_schema.get("type") == "object" for t in tools.values()),
+              f"[{mode}] every tool declares an object outputSchema")
         check(tools["delete_collection"].annotations.destructive_hint is True
               and tools["list_records"].annotations.read_only_hint is True,
               f"[{mode}] annotations")
@@ -247,6 +249,7 @@ async def main():
             listed = (await c.list_tools()).tools
         contract = sorted(({"name": t.name, "title": t.annotations.title if t.annotations else None,
                             "description": t.description, "inputSchema": t.input_schema,
+                            "outputSchema": t.output_schema,
                             "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True) if t.annotations else None}
                            for t in listed), key=lambda t: t["name"])
         pinned_path = os.path.join(HERE, "tools.json")
@@ -260,6 +263,23 @@ async def main():
         check(same, "tools/list matches tools.json (the contract; UPDATE_CONTRACT=1 rewrites it)")
         if not same:
             print(json.dumps(contract, indent=2, sort_keys=True)[:3000])
+
+        # --- resources and prompts
+        async with client(url, su, "legacy") as c:
+            res = {r.uri for r in (await c.list_resources()).resources}
+            check(res == {"ferrobase://collections", "ferrobase://docs/filter-grammar"}, f"resources listed: {res}")
+            tpl = [t.uri_template for t in (await c.list_resource_templates()).resource_templates]
+            check(tpl == ["ferrobase://collections/{name}"], "the collection schema template")
+            idx = json.loads((await c.read_resource("ferrobase://collections")).contents[0].text)
+            check(any(x["name"] == "projects_legacy" for x in idx["collections"]), "the collection index resource")
+            one = json.loads((await c.read_resource("ferrobase://collections/projects_legacy")).contents[0].text)
+            check(one["name"] == "projects_legacy" and one["listRule"] == "owner = @request.auth.id", "a schema resource")
+            g = (await c.read_resource("ferrobase://docs/filter-grammar")).contents[0].text
+            check("@request.auth.id" in g, "the grammar resource")
+            prompts = {p.name for p in (await c.list_prompts()).prompts}
+            check(prompts == {"design_collection", "write_api_rule"}, f"prompts listed: {prompts}")
+            pr = await c.get_prompt("write_api_rule", {"collection": "projects_legacy", "who": "only the owner edits"})
+            check("only the owner edits" in pr.messages[0].content.text, "a prompt with its arguments")
 
         # --- read-only token: no write tools listed, and refused when called anyway
         async with client(url, ro, "legacy") as c:

@@ -9,13 +9,17 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_router};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
@@ -177,6 +181,76 @@ pub struct DeleteRecordArgs {
 
 fn yes() -> bool {
     true
+}
+
+// ---- output schemas (what the tools' structuredContent looks like) -----------------------
+
+/// Any JSON object (collection JSON, a record).
+type Object = Map<String, Value>;
+
+#[derive(Serialize, JsonSchema)]
+pub struct CollectionSummary {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub fields: Vec<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CollectionsOut {
+    pub collections: Vec<CollectionSummary>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateCollectionOut {
+    pub dry_run: bool,
+    /// addedFields, removedFields, renamedFields, changedFields, changedRules, addedIndexes,
+    /// removedIndexes, renamedTo, dataLoss ([{field, recordsWithData}]), destructive.
+    pub changes: Object,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection: Option<Object>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteOut {
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<Object>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CheckFilterOut {
+    pub valid: bool,
+    pub filter: String,
+    /// PocketBase's {status, message, data} when not valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Object>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordsOut {
+    pub page: u64,
+    pub per_page: u64,
+    pub total_items: i64,
+    pub total_pages: i64,
+    pub items: Vec<Object>,
 }
 
 // ---- results ----------------------------------------------------------------------------
@@ -367,6 +441,7 @@ macro_rules! tri {
 #[tool_router]
 impl McpServer {
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<CollectionsOut>(),
         description = "The collections: name, type and field names (compact). Start here.",
         annotations(
             title = "List collections",
@@ -399,6 +474,7 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<Object>(),
         description = "One collection's schema: fields with types and options, API rules, indexes.",
         annotations(
             title = "Get a collection",
@@ -419,6 +495,7 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<Object>(),
         description = "Creates a collection from collection JSON (validated as the API validates it; writes an automigrate file).",
         annotations(
             title = "Create a collection",
@@ -448,6 +525,7 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<UpdateCollectionOut>(),
         description = "Changes a collection (fields, rules, indexes, name). A dry run by default: answers the diff and the data that would be lost, and a confirmToken; apply with dryRun=false (and the token when data would be lost).",
         annotations(
             title = "Update a collection",
@@ -502,6 +580,7 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<DeleteOut>(),
         description = "Deletes a collection and all its records. A dry run by default (answers the record count and a confirmToken); apply with dryRun=false and the token.",
         annotations(
             title = "Delete a collection",
@@ -550,6 +629,7 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<CheckFilterOut>(),
         description = "Checks a filter or API rule against a collection: valid, or the error to fix.",
         annotations(
             title = "Check a filter or rule",
@@ -579,6 +659,7 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<RecordsOut>(),
         description = "Lists records (filter, sort, page; 20 per page by default, at most 100; `fields` to pick fields), under the collection's list rule for the caller.",
         annotations(
             title = "List records",
@@ -615,6 +696,7 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<Object>(),
         description = "One record by id, under the collection's view rule for the caller.",
         annotations(
             title = "Get a record",
@@ -636,6 +718,7 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<Object>(),
         description = "Creates a record (validation, create rule, hooks and realtime events as the REST API).",
         annotations(
             title = "Create a record",
@@ -657,6 +740,7 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<Object>(),
         description = "Changes fields of a record (validation, update rule, hooks and realtime events as the REST API).",
         annotations(
             title = "Update a record",
@@ -682,6 +766,7 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<DeleteOut>(),
         description = "Deletes a record (and what cascades from it). A dry run by default (shows the record and a confirmToken); apply with dryRun=false and the token.",
         annotations(
             title = "Delete a record",
@@ -725,9 +810,15 @@ fn is_read_only(t: &Tool) -> bool {
 
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("ferrobase", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new("ferrobase", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -768,4 +859,146 @@ impl ServerHandler for McpServer {
     fn get_tool(&self, name: &str) -> Option<Tool> {
         self.tool_router.get(name).cloned()
     }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(vec![
+            Resource::new(INDEX_URI, "collections")
+                .with_description("The collections: name, type and field names.")
+                .with_mime_type("application/json"),
+            Resource::new(GRAMMAR_URI, "filter-and-rule-grammar")
+                .with_description("The filter and API rule grammar, with examples.")
+                .with_mime_type("text/markdown"),
+        ]))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new(format!("{INDEX_URI}/{{name}}"), "collection-schema")
+                .with_description("One collection's schema (fields, rules, indexes).")
+                .with_mime_type("application/json"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let access = self
+            .reader(&ctx)
+            .map_err(|e| ErrorData::invalid_request(e.message, None))?;
+        let uri = request.uri.clone();
+        let text = if uri == GRAMMAR_URI {
+            GRAMMAR.to_string()
+        } else if uri == INDEX_URI {
+            let items: Vec<Value> = self
+                .app
+                .collections()
+                .iter()
+                .filter(|c| c["system"] != true)
+                .filter(|c| access.may_use(c["name"].as_str().unwrap_or("")))
+                .map(|c| json!({"name": c["name"], "type": c["type"], "fields": c["fields"].as_array().map(|fs| fs.iter().map(|f| f["name"].clone()).collect::<Vec<_>>()).unwrap_or_default()}))
+                .collect();
+            json!({"collections": items}).to_string()
+        } else if let Some(name) = uri.strip_prefix(&format!("{INDEX_URI}/")) {
+            let c = self
+                .collection_json(&access, name)
+                .map_err(|e| ErrorData::resource_not_found(e.message, None))?;
+            compact_collection(&c).to_string()
+        } else {
+            return Err(ErrorData::resource_not_found(
+                format!("no resource {uri}"),
+                None,
+            ));
+        };
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, uri)]).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(vec![
+            Prompt::new(
+                "design_collection",
+                Some(
+                    "Design a collection (fields, relations, rules) and create it with the tools.",
+                ),
+                Some(vec![
+                    PromptArgument::new("purpose")
+                        .with_description("What the collection is for, in plain words.")
+                        .with_required(true),
+                ]),
+            ),
+            Prompt::new(
+                "write_api_rule",
+                Some("Write an API rule for a collection and check it with check_filter."),
+                Some(vec![
+                    PromptArgument::new("collection")
+                        .with_description("The collection's name.")
+                        .with_required(true),
+                    PromptArgument::new("who")
+                        .with_description(
+                            "Who may do what, in plain words (e.g. only the owner edits).",
+                        )
+                        .with_required(true),
+                ]),
+            ),
+        ]))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let arg = |k: &str| {
+            request
+                .arguments
+                .as_ref()
+                .and_then(|a| a.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let text = match request.name.as_str() {
+            "design_collection" => format!(
+                "Design a Ferrobase collection for: {}.\n\nFirst call list_collections to see what exists (users is the auth collection). Choose field names and types (text, number, bool, email, url, date, select, file, relation, json, editor, autodate); use a relation to users for an owner. Write the five API rules (null: superusers only; \"\": everyone; a filter such as `owner = @request.auth.id`) and check each with check_filter once the collection exists. Show the definition, then create it with create_collection.\n\nGrammar:\n{GRAMMAR}",
+                arg("purpose")
+            ),
+            "write_api_rule" => format!(
+                "Write the API rules of the collection {:?} so that: {}.\n\nRead its schema with get_collection, write the rule(s), verify each with check_filter, then propose them as an update_collection patch (a dry run first).\n\nGrammar:\n{GRAMMAR}",
+                arg("collection"),
+                arg("who")
+            ),
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!("no prompt {other:?}"),
+                    None,
+                ));
+            }
+        };
+        Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).into())
+    }
 }
+
+const INDEX_URI: &str = "ferrobase://collections";
+const GRAMMAR_URI: &str = "ferrobase://docs/filter-grammar";
+const GRAMMAR: &str = "Filters and API rules (PocketBase's grammar):\n\
+- Comparisons: `=`, `!=`, `>`, `>=`, `<`, `<=`, `~` (contains / LIKE), `!~`; `?=`, `?~` ... match any item of a multi-value field or relation.\n\
+- Combine with `&&`, `||` and parentheses. Strings in single or double quotes; numbers; `true`, `false`, `null`.\n\
+- Fields by name, relations by path (`author.name`), back-relations (`comments_via_post.id`).\n\
+- Request data: `@request.auth.id` (empty for guests), `@request.auth.<field>`, `@request.body.<field>`, `@request.query.<name>`, `@request.headers.<name>`, `@request.method`, `@request.context`.\n\
+- Other collections: `@collection.<name>.<field>`. Dates: `@now`, `@todayStart`, `@monthStart` ...\n\
+- Modifiers: `:isset`, `:changed`, `:length`, `:each`, `:lower`.\n\
+- Rules: null = superusers only; \"\" = everyone; otherwise a filter the record must match.\n\
+Examples: `owner = @request.auth.id`; `status = \"published\" || owner = @request.auth.id`; `@request.auth.id != \"\" && @request.body.owner = @request.auth.id`.";
