@@ -1184,6 +1184,11 @@ impl api::Core for PluginCore {
         self.app.settings().get()["meta"].clone()
     }
 
+    fn app_settings(&self) -> Value {
+        let st = self.app.settings();
+        st.client_json(&st.get())
+    }
+
     fn request_caller<'a>(
         &'a self,
         parts: &'a axum::http::request::Parts,

@@ -313,7 +313,8 @@ async fn acknowledged_writes_survive_kill9_and_sigterm_is_clean() {
 
 #[tokio::test]
 async fn default_collections_and_database_layout() {
-    let s = Server::start().await;
+    // PocketBase's layout: the binary's plugins (and the collections they own) are off here
+    let s = Harness::start_with(BIN, &[("FERROBASE_PLUGINS", "none")]).await;
     let t = s.superuser_token().await;
     let (st, list) = s
         .call("GET", "/api/collections?perPage=100", Some(&t), None)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""The MCP plugin with a real MCP client: the Python `mcp` SDK (2.3.0) over Streamable HTTP,
+"""The MCP plugin with real MCP clients: the Python `mcp` SDK (2.3.0) over Streamable HTTP,
 in its legacy (initialize, session, 2025-11-25) and its stateless (2026-07-28) modes, and
-over stdio (`ferrobase mcp`); the official PocketBase JS SDK watches the records and realtime
-events the tools make (sdk_watch.mjs).
+over stdio (`ferrobase mcp`); the npm `@modelcontextprotocol/sdk` (js_client.mjs); the
+official PocketBase JS SDK watches the records and realtime events the tools make
+(sdk_watch.mjs).
 
     python3 tests/mcp/test_mcp.py BIN        (tests/mcp/run.sh sets up the venv)
 
@@ -30,7 +31,8 @@ BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "
 EMAIL, PASSWORD = "mcp-admin@example.com", "Mcp-Passw0rd-1"
 WRITE_TOOLS = {"create_collection", "update_collection", "delete_collection", "create_record",
                "update_record", "delete_record"}
-READ_TOOLS = {"list_collections", "get_collection", "check_filter", "list_records", "get_record"}
+READ_TOOLS = {"list_collections", "get_collection", "check_filter", "list_records", "get_record",
+              "get_settings"}
 
 failures = []
 
@@ -93,6 +95,9 @@ async def scripted_session(url, token, mode, su, base, user, watcher_out):
               and tools["list_records"].annotations.read_only_hint is True,
               f"[{mode}] annotations")
 
+        st = result_json(await c.call_tool("get_settings", {}))
+        check("meta" in st and "password" not in json.dumps(st.get("smtp", {})), f"[{mode}] get_settings, without secrets")
+
         # a collection with a relation to users and an owner rule
         owner_rule = "owner = @request.auth.id"
         r = await c.call_tool("create_collection", {"definition": {
@@ -107,7 +112,7 @@ async def scripted_session(url, token, mode, su, base, user, watcher_out):
         title_id = next(f["id"] for f in coll["fields"] if f["name"] == "title")
 
         bad = await c.call_tool("create_collection", {"definition": {"name": "bad name!", "fields": []}})
-        check(bad.is_error and "name" in json.dumps(result_json(bad)),
+        check(bad.is_error and '"name"' in bad.content[0].text and "validation" in bad.content[0].text,
               f"[{mode}] a bad collection is an isError result with the field named")
 
         r = await c.call_tool("create_record", {"collection": projects,
@@ -292,6 +297,18 @@ async def main():
 
         # --- realtime: the JS SDK sees what MCP tools do
         await realtime_check(url, su, base, user)
+
+        # --- a second client: the npm MCP SDK
+        js = subprocess.run(["node", os.path.join(HERE, "js_client.mjs"), url, rw], capture_output=True,
+                            text=True, timeout=120)
+        seen = json.loads(js.stdout.strip().splitlines()[-1]) if js.returncode == 0 and js.stdout.strip() else {}
+        if not seen:
+            print("npm SDK client stderr:", "\n".join(l for l in js.stderr.splitlines() if "INFO" not in l)[-2500:])
+        check(set(seen.get("tools", [])) == READ_TOOLS | WRITE_TOOLS, "npm SDK: every tool listed")
+        check(seen.get("createdError") is False and seen.get("record", {}).get("body") == "hello from js"
+              and seen.get("total") == 1, "npm SDK: creates a collection and a record, lists it")
+        check(seen.get("refused") is True and seen.get("deleted") == "js_notes",
+              "npm SDK: refused a deletion without the token, done with it")
 
         # --- revoking: delete the token's record, the next request is refused at once
         st, toks, _ = http("GET", f"{base}/api/collections/mcp_tokens/records?filter=name%3D%22reader%22", token=su)

@@ -62,6 +62,12 @@ pub struct Server {
 impl Server {
     /// A fresh data directory with a superuser, and a server on it.
     pub async fn start(bin: &str) -> Server {
+        Server::start_with(bin, &[]).await
+    }
+
+    /// As [`Server::start`], with extra environment variables for the server
+    /// (e.g. `FERROBASE_PLUGINS=none` for PocketBase's bare layout).
+    pub async fn start_with(bin: &str, envs: &[(&str, &str)]) -> Server {
         let bin = binary(bin);
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("data");
@@ -71,19 +77,25 @@ impl Server {
             &["superuser", "upsert", SUPERUSER_EMAIL, SUPERUSER_PASSWORD],
         );
         assert!(ok, "superuser upsert failed: {out}");
-        let mut s = Server::start_in(&bin, &dir).await;
+        let mut s = Server::start_in_with(&bin, &dir, envs).await;
         s._tmp = Some(tmp);
         s
     }
 
     /// A server on an existing data directory (kept when the server stops).
     pub async fn start_in(bin: &Path, dir: &Path) -> Server {
+        Server::start_in_with(bin, dir, &[]).await
+    }
+
+    /// As [`Server::start_in`], with extra environment variables for the server.
+    pub async fn start_in_with(bin: &Path, dir: &Path, envs: &[(&str, &str)]) -> Server {
         let port = free_port();
         let log = dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(bin)
             .args(["serve", "--http", &format!("127.0.0.1:{port}"), "--dir"])
             .arg(dir)
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()

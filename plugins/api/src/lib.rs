@@ -853,6 +853,9 @@ pub trait Core: Send + Sync + 'static {
     fn settings(&self) -> Map<String, Value>;
     /// The app's `meta` settings (`appName`, `appURL`, `senderName`, `senderAddress`).
     fn meta(&self) -> Value;
+    /// The whole settings document as `GET /api/settings` answers a superuser: secrets
+    /// (SMTP password, S3 secret, plugin secrets) left out.
+    fn app_settings(&self) -> Value;
 
     /// The caller of a plugin route's request (used by [`RequestCaller`]).
     #[doc(hidden)]

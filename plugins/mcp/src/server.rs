@@ -257,22 +257,21 @@ pub struct RecordsOut {
 
 type ToolResult = Result<CallToolResult, ErrorData>;
 
-/// A tool failure the assistant can act on: PocketBase's `{status, message, data}` (field
-/// errors in `data`) as an `isError` result.
+/// A tool failure the assistant can act on: a sentence, then PocketBase's `{status, message,
+/// data}` (field errors in `data`), as an `isError` result. No `structuredContent`: it would
+/// have to match the tool's output schema, which describes success (the npm SDK checks).
 fn failed(e: &Error) -> ToolResult {
-    let body = e.to_json();
-    let mut r = CallToolResult::structured_error(body.clone());
-    r.content = vec![ContentBlock::text(format!(
-        "Failed ({}): {}{}",
+    let fields = if e.data.as_object().is_some_and(|m| !m.is_empty()) {
+        format!(" Field errors: {}", e.data)
+    } else {
+        String::new()
+    };
+    Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+        "Failed ({}): {}{fields}\n{}",
         e.status,
         e.message,
-        if e.data.as_object().is_some_and(|m| !m.is_empty()) {
-            format!(" Field errors: {}", e.data)
-        } else {
-            String::new()
-        }
-    ))];
-    Ok(r)
+        e.to_json()
+    ))]))
 }
 
 fn refuse(message: &str) -> ToolResult {
@@ -492,6 +491,21 @@ impl McpServer {
         let access = tri!(self.reader(&ctx));
         let c = tri!(self.collection_json(&access, &a.collection));
         plain(compact_collection(&c))
+    }
+
+    #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<Object>(),
+        description = "The app's settings (meta, SMTP, rate limits, batch, plugins...), secrets left out. Superusers and unlimited tokens only.",
+        annotations(title = "Get settings", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn get_settings(&self, ctx: RequestContext<RoleServer>) -> ToolResult {
+        let access = tri!(self.reader(&ctx));
+        if access.collections.is_some() {
+            return refuse(
+                "This token is limited to some collections and may not read the settings.",
+            );
+        }
+        plain(self.app.app_settings())
     }
 
     #[tool(
