@@ -979,6 +979,25 @@ impl api::Core for PluginCore {
         plugin_caller(c)
     }
 
+    fn export_collections(&self, portable: bool) -> Value {
+        let items = crate::schema::export::export(&self.app.collections().snapshot(), portable);
+        crate::schema::export::wrap(items, portable)
+    }
+
+    fn import_collections(
+        &self,
+        items: Vec<Value>,
+        delete_missing: bool,
+    ) -> api::BoxFuture<'_, api::Result<()>> {
+        Box::pin(async move {
+            self.app
+                .collections()
+                .import(items, delete_missing)
+                .await
+                .map_err(|e| Self::schema_error(e, "Failed to import collections."))
+        })
+    }
+
     fn create_collection(&self, definition: Value) -> api::BoxFuture<'_, api::Result<Value>> {
         Box::pin(async move {
             self.app

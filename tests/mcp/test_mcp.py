@@ -30,9 +30,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "../../target/debug/ferrobase"))
 EMAIL, PASSWORD = "mcp-admin@example.com", "Mcp-Passw0rd-1"
 WRITE_TOOLS = {"create_collection", "update_collection", "delete_collection", "create_record",
-               "update_record", "delete_record"}
+               "update_record", "delete_record", "import_schema"}
 READ_TOOLS = {"list_collections", "get_collection", "check_filter", "list_records", "get_record",
-              "get_settings"}
+              "get_settings", "export_schema"}
 
 failures = []
 
@@ -330,6 +330,32 @@ async def main():
         async with Client(params, mode="legacy") as c:
             names = {t.name for t in (await c.list_tools()).tools}
             check(names == READ_TOOLS, "stdio --read-only: only the read tools")
+        # --- schema export and import, dry run first
+        async with client(url, su, "legacy") as c:
+            exp = result_json(await c.call_tool("export_schema", {}))
+            names = {x["name"] for x in exp["collections"]}
+            check(exp["format"] == "portable" and {"users", "watched_notes", "mcp_tokens"} <= names,
+                  "export_schema (portable)")
+            extra = {"name": "imported_things", "type": "base", "fields": [{"name": "label", "type": "text"}]}
+            dry = result_json(await c.call_tool("import_schema", {"collections": exp["collections"] + [extra]}))
+            acts = {p["collection"]: p["action"] for p in dry["plan"]}
+            check(dry["dryRun"] and not dry["destructive"] and acts.get("imported_things") == "create"
+                  and acts.get("users") == "update", f"import_schema dry run: one new collection, nothing lost: {json.dumps(dry)[:1500]}")
+            r = await c.call_tool("import_schema", {"collections": exp["collections"] + [extra], "dryRun": False})
+            check(not r.is_error and not (await c.call_tool("get_collection", {"collection": "imported_things"})).is_error,
+                  f"import_schema applies: {r.content[0].text[:500]}")
+            keep = [x for x in exp["collections"] if x["name"] in ("users", "mcp_tokens")] + [extra]
+            dry = result_json(await c.call_tool("import_schema", {"collections": keep, "deleteMissing": True}))
+            gone = {p["collection"] for p in dry["plan"] if p["action"] == "delete"}
+            check(dry["destructive"] and "watched_notes" in gone and dry.get("confirmToken"),
+                  "import with deleteMissing: its dry run names what would go")
+            r = await c.call_tool("import_schema", {"collections": keep, "deleteMissing": True, "dryRun": False})
+            check(r.is_error, "...refused without the token")
+            r = await c.call_tool("import_schema", {"collections": keep, "deleteMissing": True, "dryRun": False,
+                                                   "confirmToken": dry["confirmToken"]})
+            cols = {x["name"] for x in result_json(await c.call_tool("list_collections", {}))["collections"]}
+            check(not r.is_error and "watched_notes" not in cols and "imported_things" in cols,
+                  f"...and done with it: {r.content[0].text[:300] if r.is_error else cols}")
     finally:
         server.terminate()
         server.wait(timeout=15)

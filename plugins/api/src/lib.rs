@@ -788,6 +788,16 @@ pub trait Core: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Value>>;
     /// Deletes a collection (as `DELETE /api/collections/{c}`).
     fn delete_collection<'a>(&'a self, id_or_name: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// The user collections as `GET /api/collections/export` gives them:
+    /// `{"format", "collections"}`; `portable` names related collections instead of ids.
+    fn export_collections(&self, portable: bool) -> Value;
+    /// Imports collections as `PUT /api/collections/import` does, in one transaction;
+    /// `delete_missing` also deletes the user collections not in `items`.
+    fn import_collections(
+        &self,
+        items: Vec<Value>,
+        delete_missing: bool,
+    ) -> BoxFuture<'_, Result<()>>;
     /// What [`Core::update_collection`] would do, without doing it.
     fn dry_run_update<'a>(
         &'a self,

@@ -103,6 +103,32 @@ pub struct DeleteCollectionArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+pub struct ExportArgs {
+    /// true (the default): the portable format (related collections by name), for another
+    /// server; false: with ids.
+    #[serde(default = "yes")]
+    pub portable: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportArgs {
+    /// Collection JSON items, as export_schema gives them.
+    pub collections: Vec<Map<String, Value>>,
+    /// Also delete the user collections that are not in `collections` (and their records).
+    #[serde(default)]
+    pub delete_missing: bool,
+    /// true (the default): say what would be created, changed and deleted, with a
+    /// confirmToken when data would be lost.
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    /// The confirmToken of the dry run (needed when data would be lost).
+    #[serde(default)]
+    pub confirm_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CheckFilterArgs {
     /// The collection's name.
     pub collection: String,
@@ -232,6 +258,20 @@ pub struct DeleteOut {
     pub note: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportOut {
+    pub dry_run: bool,
+    /// One entry per collection: {collection, action: create|update|delete, changes?,
+    /// records?, error?}.
+    pub plan: Vec<Object>,
+    pub destructive: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imported: Option<u64>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -643,6 +683,120 @@ impl McpServer {
     }
 
     #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<Object>(),
+        description = "The user collections as schema JSON ({format, collections}); portable by default, for import_schema on another server.",
+        annotations(title = "Export the schema", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn export_schema(
+        &self,
+        Parameters(a): Parameters<ExportArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult {
+        let access = tri!(self.reader(&ctx));
+        let mut out = self.app.export_collections(a.portable);
+        if let Some(Value::Array(items)) = out.get_mut("collections") {
+            items.retain(|c| access.may_use(c["name"].as_str().unwrap_or("")));
+        }
+        plain(out)
+    }
+
+    #[tool(
+        output_schema = rmcp::handler::server::common::schema_for_output::<ImportOut>(),
+        description = "Imports schema JSON (as export_schema gives it) in one transaction. A dry run by default: per collection, create or the diff with the data that would be lost (and, with deleteMissing, the collections that would go); apply with dryRun=false, and the confirmToken when data would be lost.",
+        annotations(title = "Import a schema", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn import_schema(
+        &self,
+        Parameters(a): Parameters<ImportArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult {
+        let access = tri!(self.writer(&ctx));
+        if access.collections.is_some() {
+            return refuse(
+                "This token is limited to some collections and may not import a schema.",
+            );
+        }
+        let existing = self.app.collections();
+        let mut items: Vec<Value> = a.collections.into_iter().map(Value::Object).collect();
+        resolve_portable(&mut items, &existing);
+        let what = format!(
+            "import_schema\n{}\n{}",
+            a.delete_missing,
+            Value::Array(items.clone())
+        );
+        let mut plan = Vec::new();
+        let mut destructive = false;
+        for item in &items {
+            let name = item["name"].as_str().unwrap_or_default();
+            let found = existing
+                .iter()
+                .find(|c| c["name"] == name || (item["id"].is_string() && c["id"] == item["id"]));
+            match found {
+                None => plan.push(json!({"collection": name, "action": "create"})),
+                Some(c) => {
+                    let id = c["id"].as_str().unwrap_or_default();
+                    match self.app.dry_run_update(id, item.clone()).await {
+                        Ok(d) => {
+                            let loses = !d.removed_fields.is_empty() || !d.data_loss.is_empty();
+                            destructive |= loses;
+                            plan.push(json!({
+                                "collection": name, "action": "update",
+                                "changes": {
+                                    "addedFields": d.added_fields, "removedFields": d.removed_fields,
+                                    "renamedFields": d.renamed_fields.iter().map(|(a, b)| json!({"from": a, "to": b})).collect::<Vec<_>>(),
+                                    "changedFields": d.changed_fields, "changedRules": d.changed_rules,
+                                    "dataLoss": d.data_loss.iter().map(|(f, n)| json!({"field": f, "recordsWithData": n})).collect::<Vec<_>>(),
+                                },
+                            }))
+                        }
+                        Err(e) => plan.push(
+                            json!({"collection": name, "action": "update", "error": e.to_json()}),
+                        ),
+                    }
+                }
+            }
+        }
+        if a.delete_missing {
+            for c in existing.iter().filter(|c| c["system"] != true) {
+                let name = c["name"].as_str().unwrap_or_default();
+                if items.iter().any(|i| i["name"] == name) {
+                    continue;
+                }
+                let records = self
+                    .app
+                    .list(
+                        &Caller::system(),
+                        name,
+                        ListOptions {
+                            per_page: 1,
+                            ..ListOptions::default()
+                        },
+                    )
+                    .await
+                    .map(|p| p.total_items)
+                    .unwrap_or(-1);
+                destructive = true;
+                plan.push(json!({"collection": name, "action": "delete", "records": records}));
+            }
+        }
+        if a.dry_run {
+            let mut out = json!({"dryRun": true, "plan": plan, "destructive": destructive});
+            if destructive {
+                out["confirmToken"] = json!(self.confirm_token(&what));
+            }
+            return plain(out);
+        }
+        if destructive && !self.confirmed(&what, a.confirm_token.as_deref()) {
+            return refuse(
+                "This import loses data: run it with dryRun=true first and pass the confirmToken it answers (for exactly these collections).",
+            );
+        }
+        let n = items.len() as u64;
+        tri!(self.app.import_collections(items, a.delete_missing).await);
+        plain(json!({"dryRun": false, "plan": plan, "destructive": destructive, "imported": n}))
+    }
+
+    #[tool(
         output_schema = rmcp::handler::server::common::schema_for_output::<CheckFilterOut>(),
         description = "Checks a filter or API rule against a collection: valid, or the error to fix.",
         annotations(
@@ -811,6 +965,53 @@ impl McpServer {
         }
         tri!(self.app.delete(&access.caller, &a.collection, &a.id).await);
         plain(json!({"dryRun": false, "deleted": a.id}))
+    }
+}
+
+/// Gives portable items (export_schema's default) the ids of what exists: a collection with
+/// the same name keeps its id, a field with the same name its field id, a relation by
+/// `collectionName` the existing collection's id. The dry run and the import then see the
+/// same items, and an export imported back into the same server changes nothing.
+fn resolve_portable(items: &mut [Value], existing: &[Value]) {
+    let by_name = |n: &str| existing.iter().find(|c| c["name"].as_str() == Some(n));
+    for item in items.iter_mut() {
+        let name = item["name"].as_str().unwrap_or_default().to_string();
+        let current = by_name(&name);
+        let Value::Object(obj) = item else { continue };
+        if let Some(c) = current
+            && obj
+                .get("id")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            obj.insert("id".into(), c["id"].clone());
+        }
+        let Some(Value::Array(fields)) = obj.get_mut("fields") else {
+            continue;
+        };
+        for f in fields.iter_mut() {
+            let Value::Object(fo) = f else { continue };
+            if fo
+                .get("id")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+                && let Some(c) = current
+                && let Some(old) = c["fields"].as_array().and_then(|fs| {
+                    fs.iter()
+                        .find(|x| x["name"].as_str() == fo.get("name").and_then(Value::as_str))
+                })
+            {
+                fo.insert("id".into(), old["id"].clone());
+            }
+            if !fo.contains_key("collectionId")
+                && let Some(target) = fo.get("collectionName").and_then(Value::as_str)
+                && let Some(t) = by_name(target)
+            {
+                let id = t["id"].clone();
+                fo.remove("collectionName");
+                fo.insert("collectionId".into(), id);
+            }
+        }
     }
 }
 
