@@ -45,6 +45,9 @@ bash tests/browser/run.sh "$PWD/target/debug/ferrobase"
 echo "== A plugin's dashboard page and settings form in headless Chromium (fixture plugin)"
 bash tests/browser/plugin.sh "$PWD/target/debug/ferrobase-fixture"
 
+echo "== The MCP plugin's token page in headless Chromium"
+PLUGIN_TEST=mcp-tokens.mjs bash tests/browser/plugin.sh "$PWD/target/debug/ferrobase"
+
 echo "== Fuzz targets, briefly (filter, sort, fields, expand, multipart, collection JSON; app/fuzz)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 FUZZ_RUNS="${FUZZ_RUNS:-10000}" bash app/fuzz/run.sh

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The fixture plugin's dashboard page and settings form in headless Chromium.
 #   tests/browser/plugin.sh [FIXTURE_BINARY]   (default: <repo>/target/debug/ferrobase-fixture)
+# PLUGIN_TEST picks the test file (default plugin-page.mjs; mcp-tokens.mjs runs the MCP
+# plugin's token page against the ferrobase binary).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -23,6 +25,6 @@ export FB_URL="http://127.0.0.1:$port"
 pid=$!
 for _ in $(seq 300); do "$bin" health --url "$FB_URL" 2>/dev/null && break; sleep 0.1; done
 code=0
-node --test --test-reporter=spec plugin-page.mjs || code=$?
+node --test --test-reporter=spec "${PLUGIN_TEST:-plugin-page.mjs}" || code=$?
 [[ $code -eq 0 ]] || tail -n 40 "$tmp/log" >&2
 exit "$code"

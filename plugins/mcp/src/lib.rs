@@ -19,6 +19,7 @@
 
 mod access;
 mod server;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -122,6 +123,9 @@ impl Plugin for Mcp {
                 async move { stdio(app, sh, &args).await }
             },
         );
+        s.page("tokens", "MCP tokens", |app, req| async move {
+            tokens::page(app, req).await
+        });
         s.command(
             "mcp-token",
             "Create an MCP access token: mcp-token NAME [--read-only] [--collections a,b] [--expires-days N]",
@@ -195,9 +199,7 @@ async fn create_token(app: ferrobase_plugin::App, args: &[String]) -> Result<()>
                 let days: i64 = it.next().and_then(|v| v.parse().ok()).ok_or_else(|| {
                     ferrobase_plugin::Error::bad_request("--expires-days takes a number")
                 })?;
-                expires = (chrono::Utc::now() + chrono::Duration::days(days))
-                    .format("%Y-%m-%d %H:%M:%S%.3fZ")
-                    .to_string();
+                expires = tokens::expiry_in_days(days);
             }
             n if name.is_none() && !n.starts_with("--") => name = Some(n.to_string()),
             other => {
@@ -212,16 +214,7 @@ async fn create_token(app: ferrobase_plugin::App, args: &[String]) -> Result<()>
             "usage: mcp-token NAME [--read-only] [--collections a,b] [--expires-days N]",
         )
     })?;
-    let token = access::new_token();
-    let mut data = serde_json::Map::new();
-    data.insert("name".into(), json!(name));
-    data.insert("tokenHash".into(), json!(access::hash_token(&token)));
-    data.insert("scope".into(), json!(scope));
-    data.insert("collections".into(), json!(collections));
-    data.insert("expires".into(), json!(expires));
-    let rec = app
-        .create(&ferrobase_plugin::Caller::system(), TOKENS, data)
-        .await?;
+    let (token, id) = tokens::mint(&app, &name, scope, &collections, &expires).await?;
     // the token itself is shown once and never stored
     println!("{token}");
     eprintln!(
@@ -232,7 +225,7 @@ async fn create_token(app: ferrobase_plugin::App, args: &[String]) -> Result<()>
         } else {
             format!(", collections {}", collections.join(","))
         },
-        rec.id()
+        id
     );
     Ok(())
 }
