@@ -17,6 +17,8 @@ fn plugins() -> Vec<Box<dyn ferrobase::plugin::Plugin>> {
         Box::new(ferrobase_oauth::OAuth),
         #[cfg(feature = "mcp")]
         Box::new(ferrobase_mcp::Mcp),
+        #[cfg(feature = "stripe")]
+        Box::new(ferrobase_stripe::Stripe),
     ]
 }
 

@@ -6,6 +6,8 @@
 //! [`Server::start`]. `$FERROBASE_BIN`, when set, overrides it (to run the same tests against
 //! another build).
 
+pub mod stripe;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
