@@ -48,6 +48,11 @@ bash tests/browser/plugin.sh "$PWD/target/debug/ferrobase-fixture"
 echo "== The MCP plugin's token page in headless Chromium"
 PLUGIN_TEST=mcp-tokens.mjs bash tests/browser/plugin.sh "$PWD/target/debug/ferrobase"
 
+echo "== The Stripe plugin's billing page in headless Chromium (signed events; resync against a closed port)"
+STRIPE_SECRET_KEY=sk_test_browserkey0123456 STRIPE_WEBHOOK_SECRET=whsec_browsersecret0123 \
+  STRIPE_API_BASE=http://127.0.0.1:9 PLUGIN_TEST=stripe-billing.mjs \
+  bash tests/browser/plugin.sh "$PWD/target/debug/ferrobase"
+
 echo "== Fuzz targets, briefly (filter, sort, fields, expand, multipart, collection JSON; app/fuzz)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 FUZZ_RUNS="${FUZZ_RUNS:-10000}" bash app/fuzz/run.sh
