@@ -1301,3 +1301,127 @@ async fn malformed_keys_stop_the_start_and_no_keys_leave_it_off() {
         .await;
     assert_eq!(code, 404);
 }
+
+#[tokio::test]
+async fn paused_subscriptions_failed_async_payments_and_failed_invoices() {
+    let (_stand, s, su) = start().await;
+    let t = st::now() - 100;
+    let price = catalogue(&s, t).await;
+    let (uid, _) = user(&s, "pauser@example.com").await;
+    let sub = st::subscription(
+        "sub_p",
+        "cus_p",
+        &price,
+        "active",
+        (t, t + 30 * 86400),
+        json!({"userId": uid}),
+    );
+    assert_eq!(
+        send(
+            &s,
+            &st::event("evt_p1", "customer.subscription.created", t, sub.clone())
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(user_record(&s, &su, &uid).await["plan"], "pro");
+    // paused: no plan; resumed: the plan is back
+    let mut paused = sub.clone();
+    paused["status"] = json!("paused");
+    assert_eq!(
+        send(
+            &s,
+            &st::event("evt_p2", "customer.subscription.paused", t + 1, paused)
+        )
+        .await
+        .0,
+        200
+    );
+    let u = user_record(&s, &su, &uid).await;
+    assert_eq!(
+        (u["plan"].as_str(), u["subscriptionStatus"].as_str()),
+        (Some(""), Some("paused"))
+    );
+    assert_eq!(
+        rows(&s, &su, "stripe_subscriptions", "").await[0]["paused"],
+        true
+    );
+    assert_eq!(
+        send(
+            &s,
+            &st::event(
+                "evt_p3",
+                "customer.subscription.resumed",
+                t + 2,
+                sub.clone()
+            )
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(user_record(&s, &su, &uid).await["plan"], "pro");
+    // trial_will_end carries the subscription too
+    let (code, r) = send(
+        &s,
+        &st::event("evt_p4", "customer.subscription.trial_will_end", t + 3, sub),
+    )
+    .await;
+    assert_eq!((code, r["result"].as_str()), (200, Some("applied")), "{r}");
+
+    // a delayed payment method: the session completes unpaid, then the payment fails
+    let cs = st::checkout_session("cs_async", "payment", "cus_p", &uid, None, 2500, "unpaid");
+    assert_eq!(
+        send(
+            &s,
+            &st::event("evt_a1", "checkout.session.completed", t + 4, cs.clone())
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        rows(&s, &su, "stripe_payments", "stripeId = 'cs_async'").await[0]["status"],
+        "unpaid"
+    );
+    assert_eq!(
+        send(
+            &s,
+            &st::event("evt_a2", "checkout.session.async_payment_failed", t + 5, cs)
+        )
+        .await
+        .0,
+        200
+    );
+    let p = &rows(&s, &su, "stripe_payments", "stripeId = 'cs_async'").await[0];
+    assert_eq!(
+        (
+            p["status"].as_str(),
+            p["user"].as_str(),
+            p["paymentIntentId"].as_str()
+        ),
+        (Some("failed"), Some(uid.as_str()), Some("pi_cs_async"))
+    );
+    // a failed renewal invoice
+    let inv = st::invoice("in_fail", "cus_p", "sub_p", 1500, "open");
+    assert_eq!(
+        send(
+            &s,
+            &st::event("evt_i1", "invoice.payment_failed", t + 6, inv)
+        )
+        .await
+        .0,
+        200
+    );
+    let p = &rows(&s, &su, "stripe_payments", "stripeId = 'in_fail'").await[0];
+    assert_eq!(
+        (
+            p["status"].as_str(),
+            p["amount"].as_i64(),
+            p["subscriptionId"].as_str(),
+            p["kind"].as_str()
+        ),
+        (Some("failed"), Some(1500), Some("sub_p"), Some("invoice"))
+    );
+}
