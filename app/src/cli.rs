@@ -29,7 +29,26 @@ struct Cli {
         global = true
     )]
     encryption_env: Option<String>,
+    /// Log lines as `human` text or `json` (one object per line: timestamp, level, target,
+    /// fields; for log collectors). FERROBASE_LOG sets the level filter.
+    #[arg(
+        long = "log-format",
+        env = "FERROBASE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Human,
+        global = true
+    )]
+    log_format: LogFormat,
 }
+
+/// The format of log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
 #[derive(Args, Clone)]
 struct DirArg {
@@ -175,13 +194,22 @@ enum SuperuserAction {
 }
 
 fn init_tracing(dev: bool) {
+    use std::io::IsTerminal;
     let default = if dev { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERROBASE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Human) {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+        // colours only on a terminal: a log file or collector gets plain text
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 /// How long in-flight requests may take after SIGTERM/SIGINT.
@@ -543,6 +571,7 @@ async fn run(cli: Cli, plugins: Vec<Box<dyn Plugin>>) -> Result<(), String> {
 /// Parses the command line and runs it with these plugins: what a binary's `main` calls.
 pub fn main(plugins: Vec<Box<dyn Plugin>>) -> ExitCode {
     let cli = Cli::parse();
+    let _ = LOG_FORMAT.set(cli.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -46,3 +46,41 @@ fn superuser_commands_report_errors_with_exit_codes() {
     assert!(!run(&["superuser", "delete", "a@example.com"]).0);
     assert!(dir.join("data.db").exists());
 }
+
+#[tokio::test]
+async fn log_lines_are_json_with_log_format_json_and_plain_in_a_file() {
+    let s = ferrobase_tests::Server::start_with(
+        env!("CARGO_BIN_EXE_ferrobase"),
+        &[("FERROBASE_LOG_FORMAT", "json")],
+    )
+    .await;
+    // a failed sign-in and a request make a few lines
+    let _ = s
+        .call(
+            "POST",
+            "/api/collections/_superusers/auth-with-password",
+            None,
+            Some(serde_json::json!({"identity": "x@example.com", "password": "wrong-password"})),
+        )
+        .await;
+    let log = s.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 3, "{log}");
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{l}");
+        assert!(v["fields"].is_object(), "{l}");
+    }
+    assert!(!log.contains('\u{1b}'), "no colour codes");
+    drop(s);
+    // the human format writes no colour codes to a file either
+    let s = ferrobase_tests::Server::start(env!("CARGO_BIN_EXE_ferrobase")).await;
+    let log = s.log();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes in a log file: {log}"
+    );
+    assert!(serde_json::from_str::<serde_json::Value>(log.lines().next().unwrap_or("")).is_err());
+}

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """kill -9 under write load: no acknowledged write lost, no half batch, no corruption, no orphans.
 
-usage: kill9.py BIN [--rounds N] [--short] [--writers W] [--seed S] [--keep]
+usage: kill9.py BIN [--rounds N] [--short] [--writers W] [--seed S] [--signal kill|term] [--keep]
+
+With --signal term each round ends with SIGTERM instead (a graceful stop: `docker stop`, a
+deploy): the same ledger checks hold, and every stop must exit 0 within 10 s.
 
 Each round: the server runs; W writer threads (keep-alive connections) mix JSON creates,
 JSON updates, deletes, batches of 2-5 creates tagged with one batch tag, multipart creates
@@ -486,16 +489,21 @@ def main():
     ap.add_argument("--writers", type=int, default=8)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--signal", choices=("kill", "term"), default="kill",
+                    help="SIGKILL (default) or SIGTERM mid-load")
     args = ap.parse_args()
-    rounds = args.rounds or (20 if args.short else 100)
+    term = args.signal == "term"
+    rounds = args.rounds or ((10 if args.short else 50) if term else (20 if args.short else 100))
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
-    h.log(f"kill9: {rounds} rounds, {args.writers} writers, seed {seed}, binary {args.binary}")
+    name = "sigterm" if term else "kill9"
+    stops = []  # (exit code, seconds) of each SIGTERM
+    h.log(f"{name}: {rounds} rounds, {args.writers} writers, seed {seed}, binary {args.binary}")
 
     checks = h.Checks()
     ledger = Ledger()
     problems = []
-    server = h.Server(args.binary, name="fb-kill9", keep=args.keep)
+    server = h.Server(args.binary, name=f"fb-{name}", keep=args.keep)
     scratch = tempfile.mkdtemp(prefix="fb-kill9-copy-")
     t_start = time.monotonic()
     totals = {k: 0 for k in ("records in db", "lost/wrong records", "unknown records",
@@ -527,7 +535,12 @@ def main():
                 w.start()
             load = rng.uniform(1.0, 3.0)
             time.sleep(load)
-            server.kill9()
+            if term:
+                t_stop = time.monotonic()
+                rc = server.stop(grace=30.0)
+                stops.append((rc, time.monotonic() - t_stop))
+            else:
+                server.kill9()
             stop.set()
             for w in writers:
                 w.join(timeout=30)
@@ -584,6 +597,11 @@ def main():
             checks.add(k, st[k], False if k.startswith("5xx ") else None)
     acked = st.get("acknowledged writes", 0)
     checks.add("rounds", rounds)
+    if term:
+        codes = sorted({rc for rc, _ in stops})
+        checks.add("SIGTERM exit codes", codes, len(stops) == rounds and codes == [0])
+        slowest = max((d for _, d in stops), default=0.0)
+        checks.add("slowest SIGTERM stop under load", f"{slowest:.2f}s", slowest < 10.0)
     checks.add("acknowledged writes (total)", acked, acked > 0)
     checks.add("writes in flight at a kill", st.get("in flight at kill (no answer)", 0))
     checks.add("ack bodies differing from request", st.get("ack body differs from request", 0),
@@ -612,7 +630,7 @@ def main():
         print(f"\nfirst problems ({len(problems)} in all):")
         for p in problems[:25]:
             print("  " + p)
-    checks.exit(f"kill9 (seed {seed})")
+    checks.exit(f"{name} (seed {seed})")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${1:?usage: run.sh BIN [--short]}"; shift
 failed=()
-for t in kill9 concurrency slowloris idle_sse; do
+for t in kill9 sigterm concurrency slowloris idle_sse; do
   echo "== reliability: $t $*"
-  if ! python3 "$here/$t.py" "$bin" "$@"; then failed+=("$t"); fi
+  if [[ $t == sigterm ]]; then
+    python3 "$here/kill9.py" "$bin" --signal term "$@" || failed+=("$t")
+  elif ! python3 "$here/$t.py" "$bin" "$@"; then failed+=("$t"); fi
 done
 if [[ ${#failed[@]} -gt 0 ]]; then
   echo "reliability: FAILED: ${failed[*]}" >&2
