@@ -1245,7 +1245,7 @@ async fn resync_on_an_empty_database_reproduces_stripe() {
         "rows untouched"
     );
 
-    // the CLI does the same on a stopped server's data
+    // the CLI resyncs a new data directory (where no user exists yet)
     drop(s);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

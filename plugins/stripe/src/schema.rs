@@ -178,6 +178,9 @@ pub fn collections(users_id: &str) -> Vec<Value> {
                 unique("idx_stripe_sub_id", SUBSCRIPTIONS, "subscriptionId"),
                 index("idx_stripe_sub_user", SUBSCRIPTIONS, "user"),
                 index("idx_stripe_sub_cust", SUBSCRIPTIONS, "customerId"),
+                // a product or price event recomputes the plan of its subscriptions
+                index("idx_stripe_sub_price", SUBSCRIPTIONS, "priceId"),
+                index("idx_stripe_sub_prod", SUBSCRIPTIONS, "productId"),
             ],
         ),
         collection(

@@ -192,10 +192,6 @@ struct Envelope {
     object_id: String,
 }
 
-fn refuse(msg: &str) -> Error {
-    Error::bad_request(msg)
-}
-
 pub async fn handle(
     State(sh): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -206,10 +202,10 @@ pub async fn handle(
         .and_then(|h| h.to_str().ok());
     if let Err(r) = signature::verify(header, &body, &sh.cfg.webhook_secrets, now()) {
         tracing::warn!(reason = r.message(), "stripe: webhook refused");
-        return Err(refuse(r.message()));
+        return Err(Error::bad_request(r.message()));
     }
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|_| refuse("The webhook body is not JSON."))?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|_| Error::bad_request("The webhook body is not JSON."))?;
     let ev = Envelope {
         id: v["id"].as_str().unwrap_or("").to_string(),
         kind: v["type"].as_str().unwrap_or("").to_string(),
@@ -218,7 +214,9 @@ pub async fn handle(
         object_id: v["data"]["object"]["id"].as_str().unwrap_or("").to_string(),
     };
     if !ev.id.starts_with("evt_") || ev.kind.is_empty() || ev.created <= 0 {
-        return Err(refuse("The webhook body is not a Stripe event."));
+        return Err(Error::bad_request(
+            "The webhook body is not a Stripe event.",
+        ));
     }
     let answer = |result: &str| Ok(axum::Json(json!({"received": true, "result": result})));
     let ignore = |note: String| async {
