@@ -237,6 +237,27 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Replaces the process with a new run of the same binary and arguments (same PID, so a
+/// container or service manager sees no exit). Returns only if that failed.
+fn restart() -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let exe = match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => return format!("cannot restart: {e}"),
+        };
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .exec();
+        format!("cannot restart: {err}")
+    }
+    #[cfg(not(unix))]
+    {
+        "restart the server to finish the restore".into()
+    }
+}
+
 /// The settings encryption key named by `--encryptionEnv` (an error if the variable is unset
 /// or malformed: starting without it would leave secrets unencrypted or unreadable).
 fn encryption_key(env: Option<&str>) -> Result<Option<String>, String> {
@@ -379,6 +400,7 @@ async fn run(cli: Cli, plugins: Vec<Box<dyn Plugin>>) -> Result<(), String> {
             crate::plugin::start(&app, plugins)
                 .await
                 .map_err(|e| e.to_string())?;
+            crate::jobs::register(&app);
             app.scheduler().start();
             app.sweep_storage(started);
             let router = app.router();
@@ -396,18 +418,34 @@ async fn run(cli: Cli, plugins: Vec<Box<dyn Plugin>>) -> Result<(), String> {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "could not check for superusers"),
             }
-            // Graceful shutdown waits for open connections, and a realtime (SSE) stream never
-            // ends by itself: after the signal, in-flight requests get SHUTDOWN_GRACE, then
-            // the process exits. Acknowledged writes are committed already either way.
-            crate::server::serve(
-                listener,
-                router,
-                max_connections,
-                SHUTDOWN_GRACE,
-                shutdown_signal(),
-            )
-            .await
-            .map_err(|e| e.to_string())
+            // On SIGTERM/SIGINT, or when a restore asks for a restart: the listener closes,
+            // realtime streams end, in-flight requests get SHUTDOWN_GRACE, buffered request
+            // logs are written, then the process exits (or, for a restart, executes itself
+            // again, keeping its PID: the next start swaps the restored data in).
+            // Acknowledged writes are committed already either way.
+            let stop = {
+                let app = app.clone();
+                async move {
+                    tokio::select! {
+                        () = shutdown_signal() => {}
+                        () = app.restart_signal() => tracing::info!("restarting"),
+                    }
+                    app.realtime().close_all();
+                }
+            };
+            crate::server::serve(listener, router, max_connections, SHUTDOWN_GRACE, stop)
+                .await
+                .map_err(|e| e.to_string())?;
+            if tokio::time::timeout(SHUTDOWN_GRACE, app.logs().flush())
+                .await
+                .is_err()
+            {
+                tracing::warn!("request logs could not be written in time");
+            }
+            if app.restart_requested() {
+                return Err(restart());
+            }
+            Ok(())
         }
         Command::Collections { action, dir } => {
             init_tracing(false);

@@ -75,55 +75,97 @@ impl Job {
     }
 }
 
-/// The scheduler's jobs (cheap to clone).
+/// The scheduler's jobs (cheap to clone). Jobs added or replaced after [`Scheduler::start`]
+/// are scheduled at once; a replaced or removed job's timer stops (a run in progress
+/// finishes).
 #[derive(Clone, Default)]
 pub struct Scheduler {
-    jobs: Arc<std::sync::RwLock<Vec<Job>>>,
+    inner: Arc<std::sync::RwLock<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: Vec<(Job, Option<tokio::task::AbortHandle>)>,
+    started: bool,
 }
 
 impl Scheduler {
-    /// Adds a job (a job with the same id is replaced).
-    pub fn add(&self, job: Job) {
-        let mut g = match self.jobs.write() {
+    fn state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        match self.inner.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
-        };
-        g.retain(|j| j.id != job.id);
-        g.push(job);
+        }
+    }
+
+    /// Adds a job (a job with the same id is replaced).
+    pub fn add(&self, job: Job) {
+        let mut st = self.state();
+        Self::remove_locked(&mut st, &job.id);
+        let timer = st.started.then(|| Self::spawn_timer(job.clone()));
+        st.jobs.push((job, timer));
+    }
+
+    /// Removes the job `id` (nothing if there is none).
+    pub fn remove(&self, id: &str) {
+        Self::remove_locked(&mut self.state(), id);
+    }
+
+    fn remove_locked(st: &mut State, id: &str) {
+        st.jobs.retain(|(j, timer)| {
+            if j.id != id {
+                return true;
+            }
+            if let Some(t) = timer {
+                t.abort();
+            }
+            false
+        });
     }
 
     /// Every job, in the order added.
     pub fn jobs(&self) -> Vec<Job> {
-        match self.jobs.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        let g = match self.inner.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.jobs.iter().map(|(j, _)| j.clone()).collect()
     }
 
     pub fn get(&self, id: &str) -> Option<Job> {
         self.jobs().into_iter().find(|j| j.id == id)
     }
 
-    /// Starts one task per job, each sleeping until its next occurrence.
+    /// Starts one timer task per job, each sleeping until its job's next occurrence.
     pub fn start(&self) {
-        for job in self.jobs() {
-            tokio::spawn(async move {
-                loop {
-                    let now = chrono::Utc::now();
-                    let Ok(next) = job.schedule.find_next_occurrence(&now, false) else {
-                        tracing::warn!(job = %job.id, "cron job has no next run; stopped");
-                        return;
-                    };
-                    let wait = (next - now).to_std().unwrap_or_default();
-                    tokio::time::sleep(wait).await;
-                    let j = job.clone();
-                    // A run of its own, so a long run never delays the next due time.
-                    tokio::spawn(async move {
-                        j.run_now().await;
-                    });
-                }
-            });
+        let mut st = self.state();
+        if st.started {
+            return;
         }
+        st.started = true;
+        for (job, timer) in &mut st.jobs {
+            *timer = Some(Self::spawn_timer(job.clone()));
+        }
+    }
+
+    fn spawn_timer(job: Job) -> tokio::task::AbortHandle {
+        tokio::spawn(async move {
+            loop {
+                let now = chrono::Utc::now();
+                let Ok(next) = job.schedule.find_next_occurrence(&now, false) else {
+                    tracing::warn!(job = %job.id, "cron job has no next run; stopped");
+                    return;
+                };
+                let wait = (next - now).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+                let j = job.clone();
+                // A run of its own, so a long run never delays the next due time (and
+                // removing the job does not cut a run short).
+                tokio::spawn(async move {
+                    j.run_now().await;
+                });
+            }
+        })
+        .abort_handle()
     }
 }
 

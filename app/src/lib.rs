@@ -7,11 +7,14 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod backups;
 pub mod cli;
 pub mod config;
 pub mod cron;
 pub mod db;
 pub mod files;
+pub mod jobs;
+pub mod logs;
 pub mod mail;
 pub mod plugin;
 pub mod query;
@@ -46,6 +49,10 @@ struct AppInner {
     cleaner: files::Cleaner,
     admin: admin::AdminState,
     scheduler: cron::Scheduler,
+    backups: backups::Backups,
+    logs: logs::Logs,
+    /// Set when the server should stop and start again (after a restore is staged).
+    restart: tokio::sync::watch::Sender<bool>,
     rate_limiter: api::rate_limit::RateLimiter,
     /// The plugins' runtime, installed once at start ([`plugin::start`]).
     plugins: std::sync::OnceLock<Arc<plugin::Runtime>>,
@@ -88,6 +95,9 @@ impl App {
     /// migrations and makes sure the default collections exist.
     pub async fn open(config: Config) -> Result<App, StartError> {
         std::fs::create_dir_all(&config.data_dir)?;
+        if backups::finish_pending_restore(&config.data_dir)? {
+            tracing::info!("restored the data directory from a backup");
+        }
         let db = Db::open(
             &config.db_path(),
             DbOptions {
@@ -117,6 +127,8 @@ impl App {
         let storage: Arc<dyn files::Storage> =
             Arc::new(files::LocalStorage::new(config.data_dir.join("storage")));
         let cleaner = files::Cleaner::start(storage.clone());
+        let backups = backups::Backups::new(config.data_dir.clone());
+        let logs = logs::Logs::open(&config.data_dir.join("auxiliary.db")).await?;
         Ok(App {
             inner: Arc::new(AppInner {
                 config,
@@ -130,6 +142,9 @@ impl App {
                 admin: admin::AdminState::default(),
                 plugins: std::sync::OnceLock::new(),
                 scheduler: cron::Scheduler::default(),
+                backups,
+                logs,
+                restart: tokio::sync::watch::channel(false).0,
             }),
         })
     }
@@ -175,6 +190,44 @@ impl App {
     /// The cron scheduler (jobs of the core and of plugins).
     pub fn scheduler(&self) -> &cron::Scheduler {
         &self.inner.scheduler
+    }
+
+    /// The backups of the data directory.
+    pub fn backups(&self) -> &backups::Backups {
+        &self.inner.backups
+    }
+
+    /// Changes the settings (deep merge, validated, stored) and applies what follows from
+    /// them: the auto-backup schedule and the logs' retention. Every settings change goes
+    /// through here.
+    pub async fn patch_settings(
+        &self,
+        patch: serde_json::Value,
+    ) -> Result<Arc<serde_json::Value>, settings::SettingsError> {
+        let s = self.settings().patch(patch).await?;
+        jobs::settings_changed(self).await;
+        Ok(s)
+    }
+
+    /// The request logs (`auxiliary.db`).
+    pub fn logs(&self) -> &logs::Logs {
+        &self.inner.logs
+    }
+
+    /// Asks the server to stop and start again (the command line re-executes the binary).
+    pub fn request_restart(&self) {
+        self.inner.restart.send_replace(true);
+    }
+
+    /// Whether a restart was asked for.
+    pub fn restart_requested(&self) -> bool {
+        *self.inner.restart.borrow()
+    }
+
+    /// Resolves once a restart is asked for.
+    pub async fn restart_signal(&self) {
+        let mut rx = self.inner.restart.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
     }
 
     /// The plugins' runtime (empty until [`plugin::start`] installed one).

@@ -191,6 +191,56 @@ fn validate(s: &Value) -> ValidationErrors {
             "Must be no less than 0.",
         );
     }
+    for (section, key) in [("logs", "maxDays"), ("logs", "maxDataSize")] {
+        if s[section][key].as_i64().is_some_and(|n| n < 0) {
+            errs.add(
+                &[section, key],
+                "validation_min_greater_equal_than_required",
+                "Must be no less than 0.",
+            );
+        }
+    }
+    let cron = s["backups"]["cron"].as_str().unwrap_or("").trim();
+    if !cron.is_empty() {
+        if crate::cron::parse(cron).is_err() {
+            errs.add(
+                &["backups", "cron"],
+                "validation_invalid_cron",
+                "Invalid cron expression - must be a valid macro or to have exactly 5 space separated segments.",
+            );
+        }
+        if s["backups"]["cronMaxKeep"].as_i64().unwrap_or(0) < 1 {
+            errs.add(
+                &["backups", "cronMaxKeep"],
+                "validation_min_greater_equal_than_required",
+                "Must be no less than 1.",
+            );
+        }
+    }
+    for (i, ip) in s["superuserIPs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let ok = ip.as_str().is_some_and(|ip| {
+            ip.parse::<std::net::IpAddr>().is_ok()
+                || ip.split_once('/').is_some_and(|(net, bits)| {
+                    net.parse::<std::net::IpAddr>().is_ok_and(|n| {
+                        bits.parse::<u32>()
+                            .is_ok_and(|b| b <= if n.is_ipv4() { 32 } else { 128 })
+                    })
+                })
+        });
+        if !ok {
+            let idx = i.to_string();
+            errs.add(
+                &["superuserIPs", &idx],
+                "validation_invalid_ip_or_subnet",
+                "Invalid IP or CIDR subnet.",
+            );
+        }
+    }
     if s["batch"]["timeout"].as_i64().is_some_and(|n| n < 0) {
         errs.add(
             &["batch", "timeout"],

@@ -189,7 +189,7 @@ pub(super) async fn settings_save(
         section.insert(f.name.clone(), v);
     }
     let patch = json!({"plugins": {plugin.clone(): section}});
-    match app.settings().patch(patch).await {
+    match app.patch_settings(patch).await {
         Ok(_) => {
             tracing::info!(superuser = %post.admin.record.id(), plugin = %plugin, "plugin settings saved in the dashboard");
             Ok(see_other(&format!(

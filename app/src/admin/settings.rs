@@ -165,7 +165,7 @@ pub(super) async fn save(State(app): State<App>, post: Post) -> AdminResult<Resp
         ));
     }
     // Lists (rate limit rules, headers) replace the stored ones: arrays are not merged.
-    let result = app.settings().patch(patch).await;
+    let result = app.patch_settings(patch).await;
     match result {
         Ok(_) => {
             tracing::info!(superuser = %post.admin.record.id(), "settings saved in the dashboard");

@@ -55,6 +55,13 @@ async fn finish_sign_in(
     q: &[(String, String)],
     origin: (String, String),
 ) -> ApiResult<axum::response::Response> {
+    if c.name == "_superusers"
+        && !super::extract::ip_allowed_for_superusers(&app.settings().get(), &origin.0)
+    {
+        return Err(ApiError::forbidden(
+            "You are not allowed to perform this request.",
+        ));
+    }
     check_auth_rule(app, c, record).await?;
     let mfa_id = body
         .get("mfaId")
@@ -174,7 +181,7 @@ async fn auth_with_password(
         "password",
         &body,
         &q,
-        origin(&connect, &headers),
+        origin(&app, &connect, &headers),
     )
     .await
 }
@@ -353,8 +360,15 @@ async fn impersonate(
 }
 
 /// The client's address and user agent, for login origins.
-fn origin(connect: &super::extract::ClientAddr, headers: &HeaderMap) -> (String, String) {
-    let ip = connect.0.map(|a| a.ip().to_string()).unwrap_or_default();
+/// The client's (IP, user agent); the IP through `trustedProxy` as everywhere else.
+fn origin(
+    app: &App,
+    connect: &super::extract::ClientAddr,
+    headers: &HeaderMap,
+) -> (String, String) {
+    let ip = app
+        .rate_limiter()
+        .client_ip(&app.settings().get(), headers, connect.0);
     let ua = headers
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -487,7 +501,7 @@ async fn auth_with_otp(
         "otp",
         &body,
         &q,
-        origin(&connect, &headers),
+        origin(&app, &connect, &headers),
     )
     .await
 }

@@ -26,7 +26,10 @@ async fn run(
     _su: Superuser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let job = app.scheduler().get(&id).ok_or_else(ApiError::not_found)?;
+    let job = app
+        .scheduler()
+        .get(&id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Missing or invalid cron job."))?;
     tokio::spawn(async move {
         job.run_now().await;
     });

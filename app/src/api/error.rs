@@ -155,8 +155,21 @@ impl IntoResponse for ApiError {
             "message": self.message,
             "status": self.status.as_u16(),
         });
-        (self.status, axum::Json(body)).into_response()
+        let mut res = (self.status, axum::Json(body)).into_response();
+        // For the request log (`api::logs::record`): what the client was told.
+        res.extensions_mut().insert(LoggedError {
+            message: self.message,
+            data: self.data,
+        });
+        res
     }
+}
+
+/// The error a response carried, kept in its extensions for the request log.
+#[derive(Debug, Clone)]
+pub struct LoggedError {
+    pub message: String,
+    pub data: Value,
 }
 
 /// The result type of handlers.

@@ -38,10 +38,56 @@ impl FromRequestParts<App> for MaybeAuth {
             Some(t) => auth::resolve(app.db(), app.collections(), t).await,
             None => None,
         };
+        if let Some(a) = &resolved {
+            if a.is_superuser() && !superuser_ip_allowed(app, &parts.headers, &parts.extensions) {
+                return Err(ApiError::forbidden(
+                    "You are not allowed to perform this request.",
+                ));
+            }
+            if let Some(slot) = parts.extensions.get::<AuthSlot>() {
+                let _ = slot
+                    .0
+                    .set((a.collection.name.clone(), a.record.id().to_string()));
+            }
+        }
         let me = MaybeAuth(resolved);
         parts.extensions.insert(me.clone());
         Ok(me)
     }
+}
+
+/// Put in a request's extensions by the request logger; the auth extractor records the
+/// caller's (collection name, record id) in it.
+#[derive(Clone, Default)]
+pub struct AuthSlot(pub std::sync::Arc<std::sync::OnceLock<(String, String)>>);
+
+/// `superuserIPs`: when the list is not empty, superusers are only accepted from its
+/// addresses and subnets (PocketBase's rule).
+pub fn superuser_ip_allowed(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+    ext: &axum::http::Extensions,
+) -> bool {
+    let settings = app.settings().get();
+    let ip = app
+        .rate_limiter()
+        .client_ip(&settings, headers, crate::server::peer(ext));
+    ip_allowed_for_superusers(&settings, &ip)
+}
+
+/// [`superuser_ip_allowed`] for a known client IP.
+pub fn ip_allowed_for_superusers(settings: &Value, ip: &str) -> bool {
+    let Some(list) = settings["superuserIPs"]
+        .as_array()
+        .filter(|l| !l.is_empty())
+    else {
+        return true;
+    };
+    let list: Vec<String> = list
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    super::rate_limit::ip_in_list(&list, ip)
 }
 
 /// Requires a superuser: 401 for guests, 403 for other auth records.

@@ -196,7 +196,7 @@ fn valid_record_id(id: &str) -> bool {
 }
 
 /// The file token's record, if the `token` query parameter holds a valid one.
-async fn file_token_auth(app: &App, token_str: &str) -> Option<AuthRecord> {
+pub(crate) async fn file_token_auth(app: &App, token_str: &str) -> Option<AuthRecord> {
     let claims = token::peek(token_str)?;
     if claims.kind != token::TokenType::File {
         return None;

@@ -2,6 +2,7 @@
 //! headers, body limit, panics and unknown routes as PocketBase-shaped errors, tracing).
 
 pub mod auth;
+pub mod backups;
 pub mod batch;
 pub mod collections;
 pub mod crons;
@@ -11,6 +12,7 @@ pub mod fields;
 pub mod files;
 pub mod health;
 pub mod list;
+pub mod logs;
 pub mod pages;
 pub mod rate_limit;
 pub mod realtime;
@@ -110,6 +112,8 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
         .merge(health::routes())
         .merge(collections::routes())
         .merge(crons::routes())
+        .merge(backups::routes())
+        .merge(logs::routes())
         .merge(auth::routes())
         .merge(records::routes())
         .merge(settings::routes())
@@ -123,13 +127,18 @@ pub fn router(app: App, extra: Vec<Router>) -> Router {
         r = r.merge(e);
     }
     r.fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(app, rate_limit::enforce))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            rate_limit::enforce,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors(&origins))
         .layer(axum::middleware::from_fn(response_headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
+        // Outside the panic catcher, so a panic's 500 is logged too.
+        .layer(axum::middleware::from_fn_with_state(app, logs::record))
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
                 |req: &axum::http::Request<axum::body::Body>| {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Extensions, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -205,9 +205,9 @@ fn tags(app: &App, method: &Method, path: &str) -> Option<(String, Vec<&'static 
     Some((name, actions))
 }
 
-fn client_ip(c: &Compiled, req: &Request) -> String {
+fn client_ip(c: &Compiled, headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
     for h in &c.proxy_headers {
-        if let Some(v) = req.headers().get(h.as_str()).and_then(|v| v.to_str().ok()) {
+        if let Some(v) = headers.get(h.as_str()).and_then(|v| v.to_str().ok()) {
             let parts: Vec<&str> = v
                 .split(',')
                 .map(str::trim)
@@ -223,9 +223,55 @@ fn client_ip(c: &Compiled, req: &Request) -> String {
             }
         }
     }
-    crate::server::peer(req.extensions())
+    peer.map(|a| a.ip().to_string()).unwrap_or_default()
+}
+
+/// The connection's peer address (empty when unknown).
+pub fn remote_ip(ext: &Extensions) -> String {
+    crate::server::peer(ext)
         .map(|a| a.ip().to_string())
         .unwrap_or_default()
+}
+
+/// True when `ip` is one of `list`'s addresses or inside one of its subnets (`10.0.0.0/8`),
+/// as PocketBase matches `excludedIPs` and `superuserIPs`.
+pub fn ip_in_list(list: &[String], ip: &str) -> bool {
+    let Ok(addr) = ip.parse::<IpAddr>() else {
+        return false;
+    };
+    list.iter().any(|item| {
+        let item = item.trim();
+        if let Some((net, bits)) = item.split_once('/') {
+            let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
+                return false;
+            };
+            match (net, addr) {
+                (IpAddr::V4(n), IpAddr::V4(a)) if bits <= 32 => {
+                    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                    u32::from(n) & mask == u32::from(a) & mask
+                }
+                (IpAddr::V6(n), IpAddr::V6(a)) if bits <= 128 => {
+                    let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                    u128::from(n) & mask == u128::from(a) & mask
+                }
+                _ => false,
+            }
+        } else {
+            item.parse::<IpAddr>().is_ok_and(|i| i == addr)
+        }
+    })
+}
+
+impl RateLimiter {
+    /// The client's IP: the first `trustedProxy.headers` value, else the peer address.
+    pub fn client_ip(
+        &self,
+        settings: &Arc<Value>,
+        headers: &HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+    ) -> String {
+        client_ip(&self.rules(settings), headers, peer)
+    }
 }
 
 /// The middleware.
@@ -236,8 +282,8 @@ pub async fn enforce(State(app): State<App>, req: Request, next: Next) -> Respon
     if !c.enabled || c.rules.is_empty() {
         return next.run(req).await;
     }
-    let ip = client_ip(&c, &req);
-    if c.excluded.iter().any(|e| e == &ip) {
+    let ip = client_ip(&c, req.headers(), crate::server::peer(req.extensions()));
+    if ip_in_list(&c.excluded, &ip) {
         return next.run(req).await;
     }
     let path = req.uri().path().to_string();
@@ -318,6 +364,22 @@ pub async fn enforce(State(app): State<App>, req: Request, next: Next) -> Respon
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn ip_lists_match_addresses_and_subnets() {
+        let list = vec![
+            "127.0.0.1".to_string(),
+            "10.1.0.0/16".into(),
+            "fd00::/8".into(),
+        ];
+        assert!(ip_in_list(&list, "127.0.0.1"));
+        assert!(ip_in_list(&list, "10.1.200.3"));
+        assert!(!ip_in_list(&list, "10.2.0.1"));
+        assert!(ip_in_list(&list, "fd12::1"));
+        assert!(!ip_in_list(&list, "::1"));
+        assert!(!ip_in_list(&list, "not an ip"));
+        assert!(ip_in_list(&["0.0.0.0/0".to_string()], "8.8.8.8"));
+    }
 
     #[test]
     fn compiles_pocketbase_labels() {

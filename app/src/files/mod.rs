@@ -174,13 +174,19 @@ pub enum Cleanup {
 #[derive(Clone)]
 pub struct Cleaner {
     tx: mpsc::UnboundedSender<Vec<Cleanup>>,
+    /// Held (written) while a backup runs: removals wait, so every file a backup's database
+    /// snapshot references is still there when the backup copies the files.
+    hold: std::sync::Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Cleaner {
     pub fn start(storage: std::sync::Arc<dyn Storage>) -> Cleaner {
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Cleanup>>();
+        let hold = std::sync::Arc::new(tokio::sync::RwLock::new(()));
+        let held = hold.clone();
         tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
+                let _guard = held.read().await;
                 for c in batch {
                     let res = match &c {
                         Cleanup::Record {
@@ -218,7 +224,12 @@ impl Cleaner {
                 }
             }
         });
-        Cleaner { tx }
+        Cleaner { tx, hold }
+    }
+
+    /// Holds every removal until the guard is dropped (a removal under way finishes first).
+    pub async fn hold(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.hold.clone().write_owned().await
     }
 
     pub fn send(&self, batch: Vec<Cleanup>) {

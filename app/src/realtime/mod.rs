@@ -282,6 +282,20 @@ impl Broker {
         (client, rx)
     }
 
+    /// Ends every client's stream (at shutdown): each SSE response finishes cleanly, with no
+    /// final event, as PocketBase's do.
+    pub fn close_all(&self) {
+        let n = {
+            let mut g = self.clients_write();
+            let n = g.len();
+            g.clear();
+            n
+        };
+        if n > 0 {
+            tracing::info!(clients = n, "realtime streams closed");
+        }
+    }
+
     pub fn disconnect(&self, id: &str) {
         self.clients_write().remove(id);
     }
