@@ -9,6 +9,7 @@
 mod auth;
 mod collections;
 mod form;
+mod ops;
 mod plugins;
 mod records;
 pub mod session;
@@ -115,6 +116,9 @@ fn tera() -> &'static tera::Tera {
             "settings.html",
             "plugin_page.html",
             "plugin_settings.html",
+            "logs.html",
+            "log.html",
+            "backups.html",
         ];
         if let Err(e) = t.add_raw_templates(templates) {
             tracing::error!(error = ?e, "dashboard templates do not compile");
@@ -215,6 +219,12 @@ impl FromRequestParts<App> for Admin {
         let cookie = session::cookie(&parts.headers, session::SESSION_COOKIE)
             .ok_or(AdminError::SignIn)?
             .to_string();
+        // `superuserIPs` holds for dashboard sessions as for tokens.
+        if !crate::api::extract::superuser_ip_allowed(app, &parts.headers, &parts.extensions) {
+            return Err(AdminError::Api(ApiError::forbidden(
+                "You are not allowed to perform this request.",
+            )));
+        }
         let s = app.admin().get(&cookie).ok_or(AdminError::SignIn)?;
         let c = app
             .collections()
@@ -451,6 +461,8 @@ pub(crate) fn flash_text(code: &str) -> Option<&'static str> {
         "collection-created" => "Collection created.",
         "collection-deleted" => "Collection deleted.",
         "mail-sent" => "Test mail sent.",
+        "backup-created" => "Backup created.",
+        "backup-deleted" => "Backup deleted.",
         "installed" => "Your superuser account is ready. Welcome!",
         _ => return None,
     })
@@ -548,6 +560,11 @@ pub fn routes() -> Router<App> {
             get(plugins::settings_page).post(plugins::settings_save),
         )
         .route("/_/settings/test-mail", post(settings::test_mail))
+        .route("/_/logs", get(ops::logs))
+        .route("/_/logs/{id}", get(ops::log))
+        .route("/_/backups", get(ops::backups).post(ops::create_backup))
+        .route("/_/backups/{key}/delete", post(ops::delete_backup))
+        .route("/_/backups/{key}/restore", post(ops::restore_backup))
 }
 
 /// Called by `serve` at start: when no superuser exists, issues the one-time installer token

@@ -1,4 +1,5 @@
-//! Settings: application, mail (with a test mail), batch API, rate limits and trusted proxy,
+//! Settings: application, mail (with a test mail), batch API, rate limits, trusted proxy,
+//! superuser IPs, request logs and scheduled backups,
 //! stored through the same `SettingsStore` as `PATCH /api/settings`.
 
 use axum::extract::{Query, State};
@@ -43,6 +44,7 @@ fn page_with(
     ctx.insert("rate_rules", &rules);
     ctx.insert("proxy_headers", &list_text(&s["trustedProxy"]["headers"]));
     ctx.insert("excluded_ips", &list_text(&s["rateLimits"]["excludedIPs"]));
+    ctx.insert("superuser_ips", &list_text(&s["superuserIPs"]));
     ctx.insert("errors", errors);
     ctx.insert(
         "smtp_password_set",
@@ -142,6 +144,17 @@ fn patch_from_form(form: &super::FormData) -> (Value, Map<String, Value>) {
         "trustedProxy": {
             "headers": list("trustedProxy.headers"),
             "useLeftmostIP": form.checked("trustedProxy.useLeftmostIP"),
+        },
+        "superuserIPs": list("superuserIPs"),
+        "logs": {
+            "maxDays": int("logs.maxDays", &mut problems),
+            "minLevel": int("logs.minLevel", &mut problems),
+            "logIP": form.checked("logs.logIP"),
+            "logAuthId": form.checked("logs.logAuthId"),
+        },
+        "backups": {
+            "cron": form.text("backups.cron").trim(),
+            "cronMaxKeep": int("backups.cronMaxKeep", &mut problems),
         },
     });
     (patch, problems)

@@ -259,30 +259,35 @@ async fn delete(
     }
 }
 
-/// Checks and stages the archive, answers 204, then stops the server, which starts again on
-/// the restored data (see [`crate::backups`]).
-async fn restore(
-    State(app): State<App>,
-    _su: Superuser,
-    Path(key): Path<String>,
-) -> ApiResult<StatusCode> {
+/// Checks and stages the archive `key`, then (after the caller has answered) stops the
+/// server, which starts again on the restored data (see [`crate::backups`]).
+pub async fn restore(app: &App, key: &str) -> Result<(), BackupError> {
     let lock = app.backups().try_lock()?;
     let b = app.backups().clone();
-    let k = key.clone();
+    let k = key.to_string();
     tokio::task::spawn_blocking(move || b.stage_restore_blocking(&k))
         .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(|e| match e {
-            BackupError::Invalid(why) => ApiError::bad_request(format!("Invalid backup: {why}")),
-            other => other.into(),
-        })?;
+        .map_err(|_| BackupError::Invalid("the restore task failed".into()))??;
     tracing::info!(backup = %key, "restore staged; restarting");
+    let app = app.clone();
     tokio::spawn(async move {
         // The answer goes out first; the lock stays held until the process is replaced.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         app.request_restart();
         std::mem::forget(lock);
     });
+    Ok(())
+}
+
+async fn restore_handler(
+    State(app): State<App>,
+    _su: Superuser,
+    Path(key): Path<String>,
+) -> ApiResult<StatusCode> {
+    restore(&app, &key).await.map_err(|e| match e {
+        BackupError::Invalid(why) => ApiError::bad_request(format!("Invalid backup: {why}")),
+        other => other.into(),
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -294,5 +299,5 @@ pub fn routes() -> Router<App> {
             post(upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/backups/{key}", get(download).delete(delete))
-        .route("/api/backups/{key}/restore", post(restore))
+        .route("/api/backups/{key}/restore", post(restore_handler))
 }

@@ -673,6 +673,38 @@ describe('admin dashboard on a fresh server', { concurrency: false }, () => {
     }
   });
 
+  step('j3. logs: list, filter, one entry; backups: create, download, delete', async () => {
+    await fetch(`${FB_URL}/api/collections/nope/records`); // a 404 to find
+    await page.goto('/_/logs');
+    await eventually('the 404 is listed', async () => {
+      await page.goto('/_/logs?filter=' + encodeURIComponent('data.status = 404'));
+      const text = (await page.locator('#logs tbody').innerText()).trim();
+      assert.match(text, /GET \/api\/collections\/nope\/records/);
+    });
+    await screenshot(page, '06c-logs');
+    await page.locator('#logs tbody a').first().click();
+    await page.locator('#log-data').waitFor();
+    assert.match(await page.locator('#log-data').innerText(), /"status": 404/);
+    await page.goto('/_/logs?filter=' + encodeURIComponent('nope ~'));
+    await expectAlert(page, 'an invalid log filter');
+
+    await page.goto('/_/backups');
+    await field(page, 'Name').fill('browser_test.zip');
+    await submit(page, 'Create backup');
+    await expectNoAlert(page, 'creating a backup');
+    const row = page.locator('#backups tbody tr').filter({ hasText: 'browser_test.zip' });
+    await row.waitFor();
+    await screenshot(page, '06d-backups');
+    const href = await row.locator('a').first().getAttribute('href');
+    const res = await page.request.get(href);
+    assert.equal(res.status(), 200, 'the download link works');
+    assert.equal((await res.body()).subarray(0, 2).toString(), 'PK', 'a zip archive');
+    await row.getByRole('button', { name: 'Delete', exact: true }).click();
+    await eventually('the backup is gone', async () => {
+      assert.equal(await page.locator('#backups tbody tr').filter({ hasText: 'browser_test.zip' }).count(), 0);
+    });
+  });
+
   step('j2. OAuth2 providers are edited in the auth collection form; the secret is not shown again', async () => {
     const PROVIDERS = 'OAuth2 providers (JSON; clientSecret is write-only: leave it out to keep the stored one)';
     const editUsers = async () => {
