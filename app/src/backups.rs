@@ -174,6 +174,11 @@ impl Backups {
             .map_err(|_| BackupError::Busy)
     }
 
+    /// Whether no backup operation is running.
+    pub fn is_idle(&self) -> bool {
+        self.busy.try_lock().is_ok()
+    }
+
     /// Deletes a backup; refused while it is being written.
     pub fn delete(&self, name: &str) -> Result<(), BackupError> {
         let path = self.path(name)?;

@@ -191,6 +191,13 @@ enum SuperuserAction {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// Set the `superuserIPs` list (IPs and CIDR subnets); no arguments clear it. A running
+    /// server picks the change up at its next start.
+    Ips {
+        ips: Vec<String>,
+        #[command(flatten)]
+        dir: DirArg,
+    },
 }
 
 fn init_tracing(dev: bool) {
@@ -576,6 +583,25 @@ async fn run(cli: Cli, plugins: Vec<Box<dyn Plugin>>) -> Result<(), String> {
                     password,
                     dir,
                 } => (dir, Some((email, password, Mode::Update))),
+                SuperuserAction::Ips { ips, dir } => {
+                    let app = App::open(config_for(dir.dir, &key))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    app.patch_settings(serde_json::json!({ "superuserIPs": ips }))
+                        .await
+                        .map_err(|e| match e {
+                            crate::settings::SettingsError::Validation(v) => {
+                                format!("invalid IP or subnet: {}", v.into_value())
+                            }
+                            other => other.to_string(),
+                        })?;
+                    if ips.is_empty() {
+                        println!("Cleared superuserIPs: superusers are accepted from any address.");
+                    } else {
+                        println!("superuserIPs set to: {}", ips.join(", "));
+                    }
+                    return Ok(());
+                }
                 SuperuserAction::Delete { email, dir } => {
                     let app = App::open(config_for(dir.dir, &key))
                         .await

@@ -60,7 +60,7 @@ fn data_json(e: &Entry) -> String {
     } else {
         e.max_data
     };
-    let full = Value::Object(e.data.clone()).to_string();
+    let full = serde_json::to_string(&e.data).unwrap_or_else(|_| "{}".into());
     if full.len() <= max {
         return full;
     }
@@ -104,7 +104,10 @@ pub enum LogsError {
     Db(#[from] DbError),
 }
 
-/// Creates `_logs` as PocketBase does (nothing if it exists).
+/// Creates `_logs` as PocketBase does (nothing if it exists), but without its index on
+/// `message`: messages hold URLs with record ids, so every insert landed on a random page of
+/// that index (most of the log writer's WAL traffic), and the dashboards search messages with
+/// `~` (`LIKE '%…%'`), which no index serves. A PocketBase data directory keeps its own.
 fn migrate(conn: &Connection) -> Result<(), DbError> {
     db::execute_ddl(
         conn,
@@ -116,7 +119,6 @@ fn migrate(conn: &Connection) -> Result<(), DbError> {
             "created" TEXT DEFAULT (strftime('%Y-%m-%d %H:%M:%fZ')) NOT NULL
         );
         CREATE INDEX IF NOT EXISTS idx_logs_level on "_logs" ("level");
-        CREATE INDEX IF NOT EXISTS idx_logs_message on "_logs" ("message");
         CREATE INDEX IF NOT EXISTS idx_logs_created_hour on "_logs" (strftime('%Y-%m-%d %H:00:00', "created"));"#,
     )
 }
@@ -125,19 +127,53 @@ fn t(name: &str) -> Alias {
     Alias::new(name)
 }
 
+/// The insert's SQL, built by sea-query once (the values are bound per entry): building the
+/// statement per row would cost more than the insert itself.
+fn insert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        Query::insert()
+            .into_table(t("_logs"))
+            .columns([t("id"), t("level"), t("message"), t("data"), t("created")])
+            .values_panic(["", "", "", "", ""].map(Expr::val))
+            .to_owned()
+            .build(sea_query::SqliteQueryBuilder)
+            .0
+    })
+}
+
+/// A log id: 15 characters of `[a-z0-9]` like PocketBase's, but in time order (the
+/// microseconds since 1970 in base 36, then random characters), so new rows append to the
+/// primary key's index instead of touching a random page of it on every insert.
+fn log_id() -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut micros = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+    let mut stamp = Vec::with_capacity(11);
+    while micros > 0 {
+        stamp.push(DIGITS[(micros % 36) as usize]);
+        micros /= 36;
+    }
+    while stamp.len() < 11 {
+        stamp.push(b'0');
+    }
+    stamp.reverse();
+    let mut id = String::from_utf8(stamp).unwrap_or_default();
+    id.push_str(&ids::random_id(15 - id.len().min(15)));
+    id
+}
+
 fn insert(conn: &Connection, e: &Entry) -> Result<(), DbError> {
-    let q = Query::insert()
-        .into_table(t("_logs"))
-        .columns([t("id"), t("level"), t("message"), t("data"), t("created")])
-        .values_panic([
-            ids::random_id(15).into(),
+    db::execute_sql(
+        conn,
+        insert_sql(),
+        vec![
+            log_id().into(),
             e.level.into(),
             e.message.clone().into(),
             data_json(e).into(),
             e.created.clone().into(),
-        ])
-        .to_owned();
-    db::execute(conn, &q)?;
+        ],
+    )?;
     Ok(())
 }
 
@@ -403,6 +439,20 @@ pub fn stats(conn: &Connection, filter: &str) -> Result<Vec<Value>, LogsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_ids_look_like_pocketbase_ids_and_sort_by_time() {
+        let a = log_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = log_id();
+        assert_eq!(a.len(), 15);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()),
+            "{a}"
+        );
+        assert!(a < b, "{a} {b}");
+    }
 
     #[test]
     fn oversized_data_is_truncated_as_pocketbase_does() {

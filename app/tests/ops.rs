@@ -655,7 +655,7 @@ async fn core_cron_jobs_and_the_scheduled_backup() {
 
 #[tokio::test]
 async fn superusers_are_refused_outside_superuser_ips() {
-    let s = Server::start(BIN).await;
+    let mut s = Server::start(BIN).await;
     let su = s.superuser_token().await;
     let (st, body) = s
         .call(
@@ -713,6 +713,20 @@ async fn superusers_are_refused_outside_superuser_ips() {
         .call("GET", "/api/collections/users/auth-methods", None, None)
         .await;
     assert_eq!(st, 200);
+
+    // Locked out: `superuser ips` without arguments clears the list (the server reads it at
+    // its next start).
+    s.terminate();
+    let (ok, out) = ferrobase_tests::cli(&s.bin, &s.dir, &["superuser", "ips"]);
+    assert!(ok, "{out}");
+    let again = Server::start_in(&s.bin, &s.dir).await;
+    let su = again.superuser_token().await;
+    let (st, body) = again.call("GET", "/api/settings", Some(&su), None).await;
+    assert_eq!(st, 200);
+    assert_eq!(body["superuserIPs"], json!([]));
+    drop(again);
+    let (ok, out) = ferrobase_tests::cli(&s.bin, &s.dir, &["superuser", "ips", "not-an-ip"]);
+    assert!(!ok && out.contains("invalid IP"), "{out}");
 }
 
 #[tokio::test]

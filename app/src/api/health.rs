@@ -1,15 +1,17 @@
 //! `GET /api/health`.
 
 use axum::Json;
+use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::extract::MaybeAuth;
 use crate::App;
 
-async fn health(auth: MaybeAuth) -> Json<Value> {
+async fn health(State(app): State<App>, auth: MaybeAuth) -> Json<Value> {
     let data = if auth.is_superuser() {
-        json!({"canBackup": false})
+        // No backup or restore running (PocketBase's meaning).
+        json!({"canBackup": app.backups().is_idle()})
     } else {
         json!({})
     };
