@@ -411,6 +411,9 @@ async fn settings_are_saved_and_a_test_mail_reaches_a_real_smtp_listener() {
             ("batch.timeout", "3"),
             ("batch.maxBodySize", "0"),
             ("trustedProxy.headers", "X-Forwarded-For"),
+            ("logs.maxDays", "7"),
+            ("logs.minLevel", "0"),
+            ("logs.logIP", "on"),
         ])
         .send()
         .await
@@ -418,6 +421,10 @@ async fn settings_are_saved_and_a_test_mail_reaches_a_real_smtp_listener() {
     assert_eq!(r.status(), 303);
     let (_, settings) = s.call("GET", "/api/settings", Some(&token), None).await;
     assert_eq!(settings["meta"]["appName"], "Dash <b>Test</b>");
+    assert_eq!(settings["logs"]["maxDays"], 7);
+    assert_eq!(settings["logs"]["logAuthId"], false);
+    // Sections the form did not carry keep their values.
+    assert_eq!(settings["backups"]["cronMaxKeep"], 3);
     assert_eq!(settings["smtp"]["port"], sink.port);
     assert_eq!(settings["batch"]["maxRequests"], 7);
     assert_eq!(settings["batch"]["enabled"], true);

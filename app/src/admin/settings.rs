@@ -145,18 +145,26 @@ fn patch_from_form(form: &super::FormData) -> (Value, Map<String, Value>) {
             "headers": list("trustedProxy.headers"),
             "useLeftmostIP": form.checked("trustedProxy.useLeftmostIP"),
         },
-        "superuserIPs": list("superuserIPs"),
-        "logs": {
+    });
+    let mut patch = patch;
+    // Sections a form does not carry keep their stored values (a script may post a part).
+    if form.get("superuserIPs").is_some() {
+        patch["superuserIPs"] = list("superuserIPs");
+    }
+    if form.get("logs.maxDays").is_some() {
+        patch["logs"] = json!({
             "maxDays": int("logs.maxDays", &mut problems),
             "minLevel": int("logs.minLevel", &mut problems),
             "logIP": form.checked("logs.logIP"),
             "logAuthId": form.checked("logs.logAuthId"),
-        },
-        "backups": {
+        });
+    }
+    if form.get("backups.cron").is_some() {
+        patch["backups"] = json!({
             "cron": form.text("backups.cron").trim(),
             "cronMaxKeep": int("backups.cronMaxKeep", &mut problems),
-        },
-    });
+        });
+    }
     (patch, problems)
 }
 
