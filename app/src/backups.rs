@@ -119,7 +119,7 @@ pub fn entry_json(name: &str, meta: &std::fs::Metadata) -> Value {
     json!({
         "key": name,
         "size": meta.len(),
-        "modified": modified.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string(),
+        "modified": crate::schema::ids::format_datetime(modified),
     })
 }
 

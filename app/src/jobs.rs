@@ -106,9 +106,9 @@ async fn delete_expired(
         .iter()
         .filter_map(|c| {
             let secs = Ord::max(duration(c.auth.as_ref()?), 1);
-            let before = (chrono::Utc::now() - chrono::Duration::seconds(secs))
-                .format("%Y-%m-%d %H:%M:%S%.3fZ")
-                .to_string();
+            let before = crate::schema::ids::format_datetime(
+                chrono::Utc::now() - chrono::Duration::seconds(secs),
+            );
             Some((c.id.clone(), before))
         })
         .collect();

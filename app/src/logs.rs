@@ -228,9 +228,9 @@ impl Logs {
     /// Deletes entries created before `max_days` days ago and, with `min_level`, entries
     /// below it. Returns how many went.
     pub async fn cleanup(&self, max_days: i64, min_level: Option<i64>) -> Result<usize, DbError> {
-        let before = (chrono::Utc::now() - chrono::Duration::days(Ord::max(max_days, 0)))
-            .format("%Y-%m-%d %H:%M:%S%.3fZ")
-            .to_string();
+        let before = crate::schema::ids::format_datetime(
+            chrono::Utc::now() - chrono::Duration::days(Ord::max(max_days, 0)),
+        );
         self.db
             .write(move |conn| {
                 let mut cond = Expr::col(t("created")).lte(before);
@@ -303,44 +303,46 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Cmd>, dropped: Arc<AtomicU64>) {
     }
 }
 
-/// `_logs` seen as a collection with PocketBase's filterable columns (`data.*` is a JSON path).
-fn meta_collection() -> Collection {
-    let (mut c, _) = Collection::from_json(&json!({
-        "name": "_logs",
-        "fields": [
-            {"name": "level", "type": "number"},
-            {"name": "message", "type": "text"},
-            {"name": "data", "type": "json"},
-            {"name": "created", "type": "text"},
-        ]
-    }))
-    .unwrap_or_else(|_| {
-        (
-            Collection::scaffold(crate::schema::CollectionType::Base),
-            Default::default(),
-        )
-    });
-    c.normalize();
-    c
+/// `_logs` seen as a collection with PocketBase's filterable columns (`data.*` is a JSON
+/// path), and its registry: built once.
+fn meta() -> &'static (Collection, Registry) {
+    static META: std::sync::OnceLock<(Collection, Registry)> = std::sync::OnceLock::new();
+    META.get_or_init(|| {
+        let c = crate::query::collections::table_as_collection(
+            "_logs",
+            json!([
+                {"name": "level", "type": "number"},
+                {"name": "message", "type": "text"},
+                {"name": "data", "type": "json"},
+                {"name": "created", "type": "text"},
+            ]),
+        );
+        let registry = Registry::from_list(vec![c.clone()]);
+        (c, registry)
+    })
 }
 
-/// The `WHERE` condition of a client's filter (superusers only reach it).
-fn filter_cond(filter: &str) -> Result<Option<sea_query::SimpleExpr>, LogsError> {
-    if filter.trim().is_empty() {
-        return Ok(None);
-    }
-    let meta = meta_collection();
-    let registry = Registry::from_list(vec![meta.clone()]);
+/// Runs `f` with the compile environment of a superuser's filter on `_logs`.
+fn with_env<T>(f: impl FnOnce(&Collection, &Env<'_>) -> T) -> T {
+    let (c, registry) = meta();
     let request = RequestInfo::default();
     let env = Env {
-        registry: &registry,
+        registry,
         request: &request,
         trusted: false,
         superuser: true,
     };
+    f(c, &env)
+}
+
+/// The `WHERE` condition of a filter (superusers only reach it).
+fn filter_cond(filter: &str) -> Result<Option<sea_query::SimpleExpr>, LogsError> {
+    if filter.trim().is_empty() {
+        return Ok(None);
+    }
     let expr = fexpr::parse(filter).map_err(|e| CompileError::Invalid(e.to_string()))?;
     Ok(Some(
-        compile::compile(&expr, &meta, "_logs", &env)?.into_expr(),
+        with_env(|c, env| compile::compile(&expr, c, "_logs", env))?.into_expr(),
     ))
 }
 
@@ -372,16 +374,7 @@ pub fn list(
     with_total: bool,
 ) -> Result<(Vec<Value>, Option<u64>), LogsError> {
     let cond = filter_cond(filter)?;
-    let meta = meta_collection();
-    let registry = Registry::from_list(vec![meta.clone()]);
-    let request = RequestInfo::default();
-    let env = Env {
-        registry: &registry,
-        request: &request,
-        trusted: false,
-        superuser: true,
-    };
-    let order = compile::compile_sort(sort, &meta, "_logs", &env)?;
+    let order = with_env(|c, env| compile::compile_sort(sort, c, "_logs", env))?;
     let mut q = select();
     if let Some(c) = &cond {
         q.and_where(c.clone());
@@ -477,9 +470,8 @@ mod tests {
     async fn entries_are_written_listed_filtered_and_expired() {
         let dir = tempfile::tempdir().unwrap();
         let logs = Logs::open(&dir.path().join("auxiliary.db")).await.unwrap();
-        let old = (chrono::Utc::now() - chrono::Duration::days(10))
-            .format("%Y-%m-%d %H:%M:%S%.3fZ")
-            .to_string();
+        let old =
+            crate::schema::ids::format_datetime(chrono::Utc::now() - chrono::Duration::days(10));
         for (i, created) in [ids::now(), ids::now(), old].into_iter().enumerate() {
             let mut data = Map::new();
             data.insert("status".into(), json!(200 + i as i64 * 100));

@@ -223,15 +223,9 @@ fn validate(s: &Value) -> ValidationErrors {
         .flatten()
         .enumerate()
     {
-        let ok = ip.as_str().is_some_and(|ip| {
-            ip.parse::<std::net::IpAddr>().is_ok()
-                || ip.split_once('/').is_some_and(|(net, bits)| {
-                    net.parse::<std::net::IpAddr>().is_ok_and(|n| {
-                        bits.parse::<u32>()
-                            .is_ok_and(|b| b <= if n.is_ipv4() { 32 } else { 128 })
-                    })
-                })
-        });
+        let ok = ip
+            .as_str()
+            .is_some_and(|ip| crate::api::rate_limit::parse_ip_or_subnet(ip).is_some());
         if !ok {
             let idx = i.to_string();
             errs.add(

@@ -11,16 +11,10 @@ use super::{
 };
 use crate::App;
 use crate::api::list::Paging;
+use crate::api::records::param;
 use crate::backups::BackupError;
 
 type QueryPairs = Query<Vec<(String, String)>>;
-
-fn param<'a>(q: &'a [(String, String)], k: &str) -> &'a str {
-    q.iter()
-        .find(|(key, _)| key == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("")
-}
 
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()

@@ -2,14 +2,12 @@
 //! upload, download, delete and restore, as PocketBase answers them. The work is in
 //! [`crate::backups`].
 
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
-use tower::ServiceExt;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Superuser};
@@ -228,14 +226,7 @@ async fn download(
         .backups()
         .path(&key)
         .map_err(|_| ApiError::not_found())?;
-    let res = tower_http::services::ServeFile::new(path)
-        .oneshot(req)
-        .await
-        .map_err(|_| ApiError::not_found())?;
-    if res.status() == StatusCode::NOT_FOUND {
-        return Err(ApiError::not_found());
-    }
-    let mut res = res.map(Body::new);
+    let mut res = super::files::serve_local(path, req).await?;
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{key}\"")) {
         res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }

@@ -315,14 +315,7 @@ async fn serve(
         .storage()
         .local_path(&key)
         .ok_or_else(ApiError::not_found)?;
-    let res = tower_http::services::ServeFile::new(path)
-        .oneshot(req)
-        .await
-        .map_err(|_| ApiError::not_found())?;
-    if res.status() == StatusCode::NOT_FOUND {
-        return Err(ApiError::not_found());
-    }
-    let mut res = res.map(Body::new);
+    let mut res = serve_local(path, req).await?;
     let content_type = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -351,6 +344,18 @@ async fn serve(
         ),
     );
     Ok(res)
+}
+
+/// Serves a local file, with ranges and conditional requests; 404 when it is missing.
+pub(crate) async fn serve_local(path: std::path::PathBuf, req: Request) -> ApiResult<Response> {
+    let res = tower_http::services::ServeFile::new(path)
+        .oneshot(req)
+        .await
+        .map_err(|_| ApiError::not_found())?;
+    if res.status() == StatusCode::NOT_FOUND {
+        return Err(ApiError::not_found());
+    }
+    Ok(res.map(Body::new))
 }
 
 /// A short-lived file token for `a` (protected files).

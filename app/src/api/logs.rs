@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::error::{ApiError, ApiResult, LoggedError};
 use super::extract::{AuthSlot, Superuser};
 use super::list::Paging;
-use super::records::QueryPairs;
+use super::records::{QueryPairs, param};
 use crate::App;
 use crate::logs::{self, Entry, LogsError};
 
@@ -24,13 +24,6 @@ impl From<LogsError> for ApiError {
             LogsError::Db(e) => e.into(),
         }
     }
-}
-
-fn param<'a>(q: &'a [(String, String)], k: &str) -> &'a str {
-    q.iter()
-        .find(|(key, _)| key == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("")
 }
 
 async fn list(
@@ -203,7 +196,9 @@ pub async fn record(State(app): State<App>, mut req: Request, next: Next) -> Res
     }
     let message = format!(
         "{method} {}",
-        percent_decode(&url).unwrap_or_else(|| url.clone())
+        percent_encoding::percent_decode_str(&url)
+            .decode_utf8()
+            .map_or_else(|_| url.clone(), |d| d.into_owned())
     );
     data.insert("url".into(), json!(url));
     data.insert("method".into(), json!(method));
@@ -235,28 +230,6 @@ pub async fn record(State(app): State<App>, mut req: Request, next: Next) -> Res
     res
 }
 
-/// Percent-decodes a path (`None` if it is not valid UTF-8 once decoded).
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,8 +243,6 @@ mod tests {
             logged_uri(&uri),
             "/api/files/c/r/a.png?thumb=100x100&token=***&x=1"
         );
-        assert_eq!(percent_decode("/a%20b").as_deref(), Some("/a b"));
-        assert_eq!(percent_decode("/a%2").as_deref(), Some("/a%2"));
         assert_eq!(cut("ééé".into(), 3), "é");
     }
 }

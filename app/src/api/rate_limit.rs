@@ -233,33 +233,42 @@ pub fn remote_ip(ext: &Extensions) -> String {
         .unwrap_or_default()
 }
 
-/// True when `ip` is one of `list`'s addresses or inside one of its subnets (`10.0.0.0/8`),
-/// as PocketBase matches `excludedIPs` and `superuserIPs`.
+/// An entry of `excludedIPs`/`superuserIPs`: an address, or a subnet (`10.0.0.0/8`) as its
+/// network and prefix length. `None` when it is neither.
+pub fn parse_ip_or_subnet(item: &str) -> Option<(IpAddr, u32)> {
+    let item = item.trim();
+    match item.split_once('/') {
+        Some((net, bits)) => {
+            let net = net.parse::<IpAddr>().ok()?;
+            let bits = bits.parse::<u32>().ok()?;
+            (bits <= if net.is_ipv4() { 32 } else { 128 }).then_some((net, bits))
+        }
+        None => item
+            .parse::<IpAddr>()
+            .ok()
+            .map(|a| (a, if a.is_ipv4() { 32 } else { 128 })),
+    }
+}
+
+/// True when `ip` is one of `list`'s addresses or inside one of its subnets, as PocketBase
+/// matches `excludedIPs` and `superuserIPs`.
 pub fn ip_in_list(list: &[String], ip: &str) -> bool {
     let Ok(addr) = ip.parse::<IpAddr>() else {
         return false;
     };
-    list.iter().any(|item| {
-        let item = item.trim();
-        if let Some((net, bits)) = item.split_once('/') {
-            let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
-                return false;
-            };
-            match (net, addr) {
-                (IpAddr::V4(n), IpAddr::V4(a)) if bits <= 32 => {
-                    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-                    u32::from(n) & mask == u32::from(a) & mask
-                }
-                (IpAddr::V6(n), IpAddr::V6(a)) if bits <= 128 => {
-                    let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-                    u128::from(n) & mask == u128::from(a) & mask
-                }
-                _ => false,
+    list.iter()
+        .filter_map(|item| parse_ip_or_subnet(item))
+        .any(|(net, bits)| match (net, addr) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
             }
-        } else {
-            item.parse::<IpAddr>().is_ok_and(|i| i == addr)
-        }
-    })
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        })
 }
 
 impl RateLimiter {

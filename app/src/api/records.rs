@@ -186,7 +186,8 @@ pub(crate) fn caller(
     }
 }
 
-fn param<'a>(q: &'a [(String, String)], key: &str) -> &'a str {
+/// The value of query parameter `key` (`""` when absent).
+pub(crate) fn param<'a>(q: &'a [(String, String)], key: &str) -> &'a str {
     q.iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())

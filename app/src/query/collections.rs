@@ -18,26 +18,32 @@ pub enum ListError {
     Db(#[from] DbError),
 }
 
+/// A system table seen as a collection with the given fields, so the filter and sort
+/// compilers can run on it (the collections list, the request logs).
+pub(crate) fn table_as_collection(name: &str, fields: serde_json::Value) -> Collection {
+    let (mut c, _) = Collection::from_json(&json!({"name": name, "fields": fields}))
+        .unwrap_or_else(|_| {
+            (
+                Collection::scaffold(crate::schema::CollectionType::Base),
+                Default::default(),
+            )
+        });
+    c.normalize();
+    c
+}
+
 /// `_collections` seen as a collection with the columns clients may filter and sort by.
 fn meta_collection() -> Collection {
-    let (mut c, _) = Collection::from_json(&json!({
-        "name": "_collections",
-        "fields": [
+    table_as_collection(
+        "_collections",
+        json!([
             {"name": "name", "type": "text"},
             {"name": "type", "type": "text"},
             {"name": "system", "type": "bool"},
             {"name": "created", "type": "autodate"},
             {"name": "updated", "type": "autodate"},
-        ]
-    }))
-    .unwrap_or_else(|_| {
-        (
-            Collection::scaffold(crate::schema::CollectionType::Base),
-            Default::default(),
-        )
-    });
-    c.normalize();
-    c
+        ]),
+    )
 }
 
 /// The ids of the collections matching `filter`, in `sort` order (rowid order by default).
