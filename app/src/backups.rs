@@ -58,7 +58,7 @@ pub enum BackupError {
     #[error("{0}")]
     Invalid(String),
     #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(#[from] crate::db::DbError),
     #[error("zip: {0}")]
     Zip(#[from] zip::result::ZipError),
     #[error("{0}")]
@@ -356,30 +356,7 @@ fn skipped_at_root(name: &str) -> bool {
 
 /// Copies the database at `src` into a new file `dst` from one read snapshot.
 fn snapshot_db(src: &Path, dst: &Path) -> Result<(), BackupError> {
-    let source = rusqlite::Connection::open_with_flags(
-        src,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    source.busy_timeout(std::time::Duration::from_secs(10))?;
-    let mut dest = rusqlite::Connection::open(dst)?;
-    {
-        let backup = rusqlite::backup::Backup::new(&source, &mut dest)?;
-        // All pages in one step: one read transaction, so one consistent snapshot (a backup
-        // in several steps starts over whenever another connection writes).
-        loop {
-            match backup.step(-1)? {
-                rusqlite::backup::StepResult::Done => break,
-                rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                _ => {}
-            }
-        }
-    }
-    // A backup is one self-contained file: no WAL beside it.
-    dest.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))?;
-    dest.close().map_err(|(_, e)| e)?;
-    std::fs::File::open(dst)?.sync_all()?;
+    crate::db::snapshot_file(src, dst)?;
     Ok(())
 }
 
@@ -450,16 +427,14 @@ fn check_archive_and<R: Read + Seek>(
 
 /// Opens an extracted `data.db` and runs `PRAGMA integrity_check` on it.
 fn check_database(path: &Path) -> Result<(), BackupError> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|_| BackupError::Invalid("the archive's data.db cannot be opened".into()))?;
-    let verdict: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .map_err(|_| {
-            BackupError::Invalid("the archive's data.db is not a SQLite database".into())
-        })?;
+    let conn = crate::db::Conn::open_standalone(path, true)
+        .map_err(|_| BackupError::Invalid("the archive's data.db cannot be opened".into()))?;
+    let verdict: String = crate::db::query_sql(&conn, "PRAGMA integrity_check", vec![], |r| {
+        Ok(r.try_get_by_index::<String>(0)?)
+    })
+    .ok()
+    .and_then(|v| v.into_iter().next())
+    .ok_or_else(|| BackupError::Invalid("the archive's data.db is not a SQLite database".into()))?;
     if verdict != "ok" {
         return Err(BackupError::Invalid(format!(
             "the archive's data.db fails the integrity check: {verdict}"

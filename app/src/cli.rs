@@ -203,8 +203,18 @@ enum SuperuserAction {
 fn init_tracing(dev: bool) {
     use std::io::IsTerminal;
     let default = if dev { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERROBASE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let spec = std::env::var("FERROBASE_LOG").unwrap_or_default();
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&spec)
+        .ok()
+        .filter(|_| !spec.trim().is_empty())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
+    // SeaORM logs every statement with its values inlined at debug level (password hashes,
+    // tokens): held at info unless FERROBASE_LOG names it.
+    if !spec.contains("sea_orm")
+        && let Ok(quiet) = "sea_orm=info".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

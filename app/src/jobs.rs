@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::App;
 use crate::cron::{Job, Work};
@@ -79,7 +79,7 @@ pub fn register(app: &App) {
         MFA_CLEANUP,
         "0 * * * *",
         work(app, |app| async move {
-            delete_expired(&app, "_mfas", |a| a.mfa.duration).await
+            delete_expired(&app, Expiring::Mfas, |a| a.mfa.duration).await
         }),
     );
     add(
@@ -87,16 +87,23 @@ pub fn register(app: &App) {
         OTP_CLEANUP,
         "0 * * * *",
         work(app, |app| async move {
-            delete_expired(&app, "_otps", |a| a.otp.duration).await
+            delete_expired(&app, Expiring::Otps, |a| a.otp.duration).await
         }),
     );
     sync_auto_backup(app);
 }
 
 /// Deletes the rows of `table` older than their auth collection's `duration` (seconds).
+/// The system tables whose rows expire.
+#[derive(Debug, Clone, Copy)]
+enum Expiring {
+    Mfas,
+    Otps,
+}
+
 async fn delete_expired(
     app: &App,
-    table: &'static str,
+    table: Expiring,
     duration: fn(&crate::schema::auth_options::AuthOptions) -> i64,
 ) -> Result<(), String> {
     let cutoffs: Vec<(String, String)> = app
@@ -117,18 +124,29 @@ async fn delete_expired(
         .write(move |conn| {
             let mut n = 0;
             for (collection_id, before) in &cutoffs {
-                let q = Query::delete()
-                    .from_table(Alias::new(table))
-                    .and_where(Expr::col(Alias::new("collectionRef")).eq(collection_id.as_str()))
-                    .and_where(Expr::col(Alias::new("created")).lt(before.as_str()))
-                    .to_owned();
-                n += db::execute(conn, &q)?;
+                n += match table {
+                    Expiring::Mfas => {
+                        use crate::db::entities::mfa::{Column, Entity};
+                        Entity::delete_many()
+                            .filter(Column::CollectionRef.eq(collection_id.as_str()))
+                            .filter(Column::Created.lt(before.as_str()))
+                            .exec(conn)?
+                    }
+                    Expiring::Otps => {
+                        use crate::db::entities::otp::{Column, Entity};
+                        Entity::delete_many()
+                            .filter(Column::CollectionRef.eq(collection_id.as_str()))
+                            .filter(Column::Created.lt(before.as_str()))
+                            .exec(conn)?
+                    }
+                }
+                .rows_affected;
             }
             Ok::<_, DbError>(n)
         })
         .await
         .map_err(|e| e.to_string())?;
-    tracing::debug!(table, deleted = n, "expired rows deleted");
+    tracing::debug!(?table, deleted = n, "expired rows deleted");
     Ok(())
 }
 

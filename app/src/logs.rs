@@ -16,12 +16,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{self, Db, DbError, DbOptions};
+use crate::db::entities::{Text, log};
+use crate::db::{self, Conn, Db, DbError, DbOptions};
 use crate::query::compile::{self, CompileError, Env, RequestInfo};
 use crate::query::fexpr;
 use crate::schema::{Collection, Registry, ids};
@@ -108,7 +112,7 @@ pub enum LogsError {
 /// `message`: messages hold URLs with record ids, so every insert landed on a random page of
 /// that index (most of the log writer's WAL traffic), and the dashboards search messages with
 /// `~` (`LIKE '%…%'`), which no index serves. A PocketBase data directory keeps its own.
-fn migrate(conn: &Connection) -> Result<(), DbError> {
+fn migrate(conn: &Conn) -> Result<(), DbError> {
     db::execute_ddl(
         conn,
         r#"CREATE TABLE IF NOT EXISTS "_logs" (
@@ -125,21 +129,6 @@ fn migrate(conn: &Connection) -> Result<(), DbError> {
 
 fn t(name: &str) -> Alias {
     Alias::new(name)
-}
-
-/// The insert's SQL, built by sea-query once (the values are bound per entry): building the
-/// statement per row would cost more than the insert itself.
-fn insert_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        Query::insert()
-            .into_table(t("_logs"))
-            .columns([t("id"), t("level"), t("message"), t("data"), t("created")])
-            .values_panic(["", "", "", "", ""].map(Expr::val))
-            .to_owned()
-            .build(sea_query::SqliteQueryBuilder)
-            .0
-    })
 }
 
 /// A log id: 15 characters of `[a-z0-9]` like PocketBase's, but in time order (the
@@ -162,18 +151,21 @@ fn log_id() -> String {
     id
 }
 
-fn insert(conn: &Connection, e: &Entry) -> Result<(), DbError> {
-    db::execute_sql(
-        conn,
-        insert_sql(),
-        vec![
-            log_id().into(),
-            e.level.into(),
-            e.message.clone().into(),
-            data_json(e).into(),
-            e.created.clone().into(),
-        ],
-    )?;
+/// Rows per `INSERT` of the log writer: a batch goes in as few multi-row statements.
+const ROWS_PER_INSERT: usize = 100;
+
+/// Writes a batch of entries (inside the caller's transaction).
+fn insert_all(conn: &Conn, entries: &[Entry]) -> Result<(), DbError> {
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        log::Entity::insert_many(chunk.iter().map(|e| log::ActiveModel {
+            id: Set(log_id()),
+            level: Set(e.level),
+            message: Set(e.message.clone()),
+            data: Set(Text(data_json(e))),
+            created: Set(e.created.clone()),
+        }))
+        .exec_without_returning(conn)?;
+    }
     Ok(())
 }
 
@@ -221,7 +213,7 @@ impl Logs {
     /// Deletes every entry (`DELETE /api/logs`).
     pub async fn delete_all(&self) -> Result<usize, DbError> {
         self.db
-            .write(|conn| db::execute(conn, &Query::delete().from_table(t("_logs")).to_owned()))
+            .write(|conn| Ok(log::Entity::delete_many().exec(conn)?.rows_affected as usize))
             .await
     }
 
@@ -233,15 +225,12 @@ impl Logs {
         );
         self.db
             .write(move |conn| {
-                let mut cond = Expr::col(t("created")).lte(before);
+                let mut cond = log::Column::Created.lte(before);
                 if let Some(l) = min_level {
-                    cond = cond.or(Expr::col(t("level")).lt(l));
+                    cond = cond.or(log::Column::Level.lt(l));
                 }
-                let q = Query::delete()
-                    .from_table(t("_logs"))
-                    .cond_where(cond)
-                    .to_owned();
-                db::execute(conn, &q)
+                let gone = log::Entity::delete_many().filter(cond).exec(conn)?;
+                Ok(gone.rows_affected as usize)
             })
             .await
     }
@@ -277,14 +266,7 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Cmd>, dropped: Arc<AtomicU64>) {
         }
         if !batch.is_empty() {
             let n = batch.len();
-            let res = db
-                .write(move |conn| {
-                    for e in &batch {
-                        insert(conn, e)?;
-                    }
-                    Ok::<_, DbError>(())
-                })
-                .await;
+            let res = db.write(move |conn| insert_all(conn, &batch)).await;
             if let Err(e) = res {
                 tracing::warn!(error = %e, entries = n, "could not write request logs");
             }
@@ -346,27 +328,19 @@ fn filter_cond(filter: &str) -> Result<Option<sea_query::SimpleExpr>, LogsError>
     ))
 }
 
-fn row_json(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
-    let data: String = r.get(3)?;
-    Ok(json!({
-        "id": r.get::<_, String>(0)?,
-        "level": r.get::<_, i64>(1)?,
-        "message": r.get::<_, String>(2)?,
-        "data": serde_json::from_str::<Value>(&data).unwrap_or_else(|_| json!({})),
-        "created": r.get::<_, String>(4)?,
-    }))
-}
-
-fn select() -> sea_query::SelectStatement {
-    Query::select()
-        .columns([t("id"), t("level"), t("message"), t("data"), t("created")])
-        .from(t("_logs"))
-        .to_owned()
+fn entry_json(r: log::Model) -> Value {
+    json!({
+        "id": r.id,
+        "level": r.level,
+        "message": r.message,
+        "data": serde_json::from_str::<Value>(&r.data.0).unwrap_or_else(|_| json!({})),
+        "created": r.created,
+    })
 }
 
 /// One page of entries: (items, total unless skipped).
 pub fn list(
-    conn: &Connection,
+    conn: &Conn,
     filter: &str,
     sort: &str,
     offset: u64,
@@ -375,42 +349,40 @@ pub fn list(
 ) -> Result<(Vec<Value>, Option<u64>), LogsError> {
     let cond = filter_cond(filter)?;
     let order = with_env(|c, env| compile::compile_sort(sort, c, "_logs", env))?;
-    let mut q = select();
+    let mut q = log::Entity::find();
     if let Some(c) = &cond {
-        q.and_where(c.clone());
+        q = q.filter(c.clone());
     }
     // No sort given: oldest first, as PocketBase (its dashboard asks for `-@rowid`).
     if order.is_empty() {
-        q.order_by((t("_logs"), t("rowid")), Order::Asc);
+        q = q.order_by_asc(Expr::col((t("_logs"), t("rowid"))));
     }
     for (o, desc) in order {
-        q.order_by_expr(o.into_expr(), if desc { Order::Desc } else { Order::Asc });
+        q = q.order_by(o.into_expr(), if desc { Order::Desc } else { Order::Asc });
     }
-    let items = db::query_rows_limit(conn, &q, limit, offset, row_json)?;
     let total = if with_total {
-        let mut c = Query::select()
-            .expr(Func::count(Expr::col(t("id"))))
-            .from(t("_logs"))
-            .to_owned();
-        if let Some(cond) = cond {
-            c.and_where(cond);
-        }
-        let n = db::query_rows(conn, &c, |r| r.get::<_, i64>(0))?;
-        Some(u64::try_from(n.first().copied().unwrap_or(0)).unwrap_or(0))
+        Some(q.clone().count(conn).map_err(DbError::from)?)
     } else {
         None
     };
-    Ok((items, total))
+    let items = q
+        .offset(offset)
+        .limit(limit)
+        .all(conn)
+        .map_err(DbError::from)?;
+    Ok((items.into_iter().map(entry_json).collect(), total))
 }
 
 /// One entry by id.
-pub fn view(conn: &Connection, id: &str) -> Result<Option<Value>, LogsError> {
-    let q = select().and_where(Expr::col(t("id")).eq(id)).to_owned();
-    Ok(db::query_rows(conn, &q, row_json)?.into_iter().next())
+pub fn view(conn: &Conn, id: &str) -> Result<Option<Value>, LogsError> {
+    let row = log::Entity::find_by_id(id)
+        .one(conn)
+        .map_err(DbError::from)?;
+    Ok(row.map(entry_json))
 }
 
 /// Entries per hour (`[{date, total}]`, oldest first), for the matching entries.
-pub fn stats(conn: &Connection, filter: &str) -> Result<Vec<Value>, LogsError> {
+pub fn stats(conn: &Conn, filter: &str) -> Result<Vec<Value>, LogsError> {
     let cond = filter_cond(filter)?;
     let hour = Expr::cust("strftime('%Y-%m-%d %H:00:00', \"created\")");
     let mut q = Query::select()
@@ -424,8 +396,9 @@ pub fn stats(conn: &Connection, filter: &str) -> Result<Vec<Value>, LogsError> {
         q.and_where(c);
     }
     Ok(db::query_rows(conn, &q, |r| {
-        let date: String = r.get(1)?;
-        Ok(json!({"total": r.get::<_, i64>(0)?, "date": format!("{date}.000Z")}))
+        let date: String = r.try_get_by_index(1)?;
+        let total: i64 = r.try_get_by_index(0)?;
+        Ok(json!({"total": total, "date": format!("{date}.000Z")}))
     })?)
 }
 

@@ -334,7 +334,7 @@ fn core_uploads(files: Vec<api::Upload>) -> Vec<crate::api::extract::Upload> {
 }
 
 fn list_on(
-    conn: &rusqlite::Connection,
+    conn: &crate::db::Conn,
     registry: &crate::schema::Registry,
     c: &Collection,
     caller: &Caller,
@@ -1123,7 +1123,7 @@ impl api::Core for PluginCore {
             let ext = self.collection("_externalAuths")?;
             let existing = self.find_external_record(&c, provider, provider_id).await?;
             if let Some(r) = existing {
-                if r.get_str("recordRef") == Some(record_id) {
+                if r.record_ref == record_id {
                     return Ok(());
                 }
                 return Err(api::Error::bad_request(
@@ -1153,7 +1153,7 @@ impl api::Core for PluginCore {
             let Some(link) = self.find_external_record(&c, provider, provider_id).await? else {
                 return Ok(None);
             };
-            let id = link.get_str("recordRef").unwrap_or("").to_string();
+            let id = link.record_ref;
             match self.find_record(&c, &id).await {
                 Ok(r) => Ok(Some(to_plugin_record(&r))),
                 Err(e) if e.status == 404 => Ok(None),
@@ -1254,25 +1254,28 @@ impl PluginCore {
             .ok_or_else(api::Error::not_found)
     }
 
+    /// The `_externalAuths` row linking `provider`'s `provider_id` to a record of `c`.
     async fn find_external_record(
         &self,
         c: &Collection,
         provider: &str,
         provider_id: &str,
-    ) -> api::Result<Option<Record>> {
-        let ext = self.collection("_externalAuths")?;
+    ) -> api::Result<Option<crate::db::entities::external_auth::Model>> {
+        use crate::db::entities::external_auth::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let (cid, p, pid) = (c.id.clone(), provider.to_string(), provider_id.to_string());
         self.app
             .db()
             .read(move |conn| {
-                let cond = crate::query::compile::Frag {
-                    sql: "\"m\".\"collectionRef\" = ? AND \"m\".\"provider\" = ? AND \"m\".\"providerId\" = ?".into(),
-                    values: vec![cid.into(), p.into(), pid.into()],
-                };
-                crate::records::find_where(conn, &ext, cond, 1)
+                Ok::<_, crate::db::DbError>(
+                    Entity::find()
+                        .filter(Column::CollectionRef.eq(cid))
+                        .filter(Column::Provider.eq(p))
+                        .filter(Column::ProviderId.eq(pid))
+                        .one(conn)?,
+                )
             })
             .await
-            .map(|v| v.into_iter().next())
             .map_err(|e| to_api_error(ApiError::from(e)))
     }
 }

@@ -5,10 +5,12 @@ use std::sync::{Arc, RwLock};
 
 use ferrobase_plugin::SettingField;
 
-use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_query::OnConflict;
 use serde_json::{Value, json};
 
-use crate::db::{self, Db, DbError};
+use crate::db::entities::{Text, param};
+use crate::db::{Conn, Db, DbError};
 use crate::schema::collection::merge_json;
 use crate::schema::ids;
 use crate::validation::ValidationErrors;
@@ -264,28 +266,17 @@ const ID: &str = "settings";
 /// The stored settings document: plain JSON, or sealed with `key` (see [`crypt`]). Plain
 /// JSON is read with or without a key (the next write seals it); sealed settings without the
 /// right key are an error, never silently replaced by the defaults.
-fn read(conn: &rusqlite::Connection, key: Option<&str>) -> Result<Option<Value>, SettingsError> {
-    let q = Query::select()
-        .column(Alias::new("value"))
-        .from(Alias::new("_params"))
-        .and_where(Expr::col(Alias::new("id")).eq(ID))
-        .to_owned();
-    // PocketBase stores the value as a BLOB; Ferrobase as TEXT: read either.
-    let rows = db::query_rows(conn, &q, |r| {
-        Ok(match r.get_ref(0)? {
-            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                Some(t.to_vec())
-            }
-            _ => None,
-        })
-    })?;
-    let Some(raw) = rows.into_iter().next().flatten() else {
+fn read(conn: &Conn, key: Option<&str>) -> Result<Option<Value>, SettingsError> {
+    // PocketBase stores the value as a BLOB; Ferrobase as TEXT: `Text` reads either.
+    let row = param::Entity::find_by_id(ID)
+        .one(conn)
+        .map_err(DbError::from)?;
+    let Some(Text(text)) = row.and_then(|r| r.value) else {
         return Ok(None);
     };
-    if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(&raw) {
+    if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(&text) {
         return Ok(Some(v));
     }
-    let text = String::from_utf8_lossy(&raw);
     let Some(key) = key else {
         return Err(SettingsError::Encryption(
             "the stored settings are encrypted: start with --encryptionEnv naming the variable that holds the key".into(),
@@ -444,17 +435,19 @@ impl SettingsStore {
                         .map_err(SettingsError::Encryption)?,
                     None => s.to_string(),
                 };
-                let q = Query::insert()
-                    .into_table(Alias::new("_params"))
-                    .columns(["id", "value", "created", "updated"].map(Alias::new))
-                    .values_panic([ID.into(), stored.into(), now.clone().into(), now.into()])
-                    .on_conflict(
-                        OnConflict::column(Alias::new("id"))
-                            .update_columns(["value", "updated"].map(Alias::new))
-                            .to_owned(),
-                    )
-                    .to_owned();
-                db::execute(conn, &q)?;
+                param::Entity::insert(param::ActiveModel {
+                    id: Set(ID.to_owned()),
+                    value: Set(Some(Text(stored))),
+                    created: Set(now.clone()),
+                    updated: Set(now),
+                })
+                .on_conflict(
+                    OnConflict::column(param::Column::Id)
+                        .update_columns([param::Column::Value, param::Column::Updated])
+                        .to_owned(),
+                )
+                .exec_without_returning(conn)
+                .map_err(DbError::from)?;
                 Ok(s)
             })
             .await?;

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Map, Value, json};
 
 use super::token::{self, Claims, TokenType};
 use super::{AuthRecord, password};
 use crate::App;
+use crate::db::DbError;
+use crate::db::entities::{auth_origin, mfa, otp};
 use crate::mail::{self, Mail};
 use crate::records::{self, Action, Change, Record};
 use crate::schema::auth_options::{EmailTemplate, TokenConfig};
@@ -440,33 +443,6 @@ static OTP_ATTEMPTS: std::sync::OnceLock<std::sync::Mutex<std::collections::Hash
     std::sync::OnceLock::new();
 const MAX_OTP_ATTEMPTS: u32 = 5;
 
-fn system_collection(app: &App, name: &str) -> Result<Arc<Collection>, FlowError> {
-    app.collections()
-        .get(name)
-        .ok_or_else(|| FlowError::BadRequest(format!("The {name} collection is missing.")))
-}
-
-/// A row of the `_otps`/`_mfas`/`_authOrigins` shape: id, the record it belongs to,
-/// timestamps, plus `extra` columns.
-fn ref_row(
-    id: &str,
-    collection_ref: &str,
-    record_ref: &str,
-    extra: &[(&str, Value)],
-) -> Map<String, Value> {
-    let now = ids::now();
-    let mut v = Map::new();
-    v.insert("id".into(), json!(id));
-    v.insert("collectionRef".into(), json!(collection_ref));
-    v.insert("recordRef".into(), json!(record_ref));
-    for (k, val) in extra {
-        v.insert((*k).to_string(), val.clone());
-    }
-    v.insert("created".into(), json!(now));
-    v.insert("updated".into(), json!(now));
-    v
-}
-
 fn random_digits(n: usize) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -507,15 +483,21 @@ pub async fn request_otp(
     let Some(r) = find_by_email(app, c, &email).await? else {
         return Ok(otp_id);
     };
-    let otps = system_collection(app, "_otps")?;
-    let v = ref_row(
-        &otp_id,
-        &c.id,
-        r.id(),
-        &[("password", json!(hash)), ("sentTo", json!(email))],
-    );
+    let now = ids::now();
+    let row = otp::ActiveModel {
+        id: Set(otp_id.clone()),
+        collection_ref: Set(c.id.clone()),
+        record_ref: Set(r.id().to_string()),
+        password: Set(hash),
+        sent_to: Set(email.clone()),
+        created: Set(now.clone()),
+        updated: Set(now),
+    };
     app.db()
-        .write(move |conn| records::insert(conn, &otps, &v))
+        .write(move |conn| {
+            otp::Entity::insert(row).exec_without_returning(conn)?;
+            Ok::<_, DbError>(())
+        })
         .await?;
     let (app2, template, to) = (app.clone(), a.otp.email_template.clone(), email);
     tokio::spawn(async move {
@@ -561,20 +543,16 @@ pub async fn auth_with_otp(
             e,
         ));
     }
-    let otps = system_collection(app, "_otps")?;
-    let (o2, id2) = (otps.clone(), otp_id.clone());
+    let id2 = otp_id.clone();
     let row = app
         .db()
-        .read(move |conn| records::find_by_id(conn, &o2, &id2))
+        .read(move |conn| Ok::<_, DbError>(otp::Entity::find_by_id(id2).one(conn)?))
         .await?
         .ok_or_else(otp_failed)?;
-    if row.get_str("collectionRef") != Some(c.id.as_str()) {
+    if row.collection_ref != c.id {
         return Err(otp_failed());
     }
-    let created = row
-        .get_str("created")
-        .and_then(ids::parse_datetime)
-        .ok_or_else(otp_failed)?;
+    let created = ids::parse_datetime(&row.created).ok_or_else(otp_failed)?;
     let expired = chrono::Utc::now() > created + chrono::Duration::seconds(a.otp.duration.max(1));
     // The attempt is counted before the code is checked, under one lock: parallel guesses
     // each take a numbered slot, and none past the limit is ever checked.
@@ -586,9 +564,14 @@ pub async fn auth_with_otp(
         *n
     };
     let burn = |app: &App| {
-        let (o2, id2) = (otps.clone(), otp_id.clone());
+        let id2 = otp_id.clone();
         let db = app.db().clone();
-        async move { db.write(move |conn| records::delete(conn, &o2, &id2)).await }
+        async move {
+            db.write(move |conn| {
+                Ok::<_, DbError>(otp::Entity::delete_by_id(id2).exec(conn)?.rows_affected)
+            })
+            .await
+        }
     };
     if slot > MAX_OTP_ATTEMPTS {
         burn(app).await?;
@@ -596,7 +579,7 @@ pub async fn auth_with_otp(
             "Too many attempts, please request a new OTP.".into(),
         ));
     }
-    let hash = row.get_str("password").unwrap_or("").to_string();
+    let hash = row.password.clone();
     let ok = !expired
         && tokio::task::spawn_blocking(move || password::verify(&code, &hash))
             .await
@@ -621,10 +604,7 @@ pub async fn auth_with_otp(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&otp_id);
-    let (c2, rid) = (
-        c.clone(),
-        row.get_str("recordRef").unwrap_or("").to_string(),
-    );
+    let (c2, rid) = (c.clone(), row.record_ref.clone());
     let r = app
         .db()
         .read(move |conn| records::find_by_id(conn, &c2, &rid))
@@ -635,9 +615,7 @@ pub async fn auth_with_otp(
         .get("verified")
         .and_then(Value::as_bool)
         .unwrap_or(false)
-        && row
-            .get_str("sentTo")
-            .is_some_and(|s| Some(s) == r.get_str("email"))
+        && Some(row.sent_to.as_str()) == r.get_str("email")
     {
         let mut v = Map::new();
         v.insert("verified".into(), json!(true));
@@ -717,44 +695,52 @@ pub async fn mfa(
     if !rule_matches(app, c, r, &Some(a.mfa.rule.clone())).await? {
         return Ok(MfaStep::Done);
     }
-    let mfas = system_collection(app, "_mfas")?;
     match mfa_id.filter(|s| !s.is_empty()) {
         None => {
             let id = ids::record_id();
-            let v = ref_row(&id, &c.id, r.id(), &[("method", json!(method))]);
+            let now = ids::now();
+            let row = mfa::ActiveModel {
+                id: Set(id.clone()),
+                collection_ref: Set(c.id.clone()),
+                record_ref: Set(r.id().to_string()),
+                method: Set(method.to_string()),
+                created: Set(now.clone()),
+                updated: Set(now),
+            };
             app.db()
-                .write(move |conn| records::insert(conn, &mfas, &v))
+                .write(move |conn| {
+                    mfa::Entity::insert(row).exec_without_returning(conn)?;
+                    Ok::<_, DbError>(())
+                })
                 .await?;
             Ok(MfaStep::Required(id))
         }
         Some(mid) => {
             let invalid = || FlowError::BadRequest("Invalid or expired MFA session.".into());
-            let (m2, id2) = (mfas.clone(), mid.to_string());
+            let id2 = mid.to_string();
             let row = app
                 .db()
-                .read(move |conn| records::find_by_id(conn, &m2, &id2))
+                .read(move |conn| Ok::<_, DbError>(mfa::Entity::find_by_id(id2).one(conn)?))
                 .await?
                 .ok_or_else(invalid)?;
-            if row.get_str("collectionRef") != Some(c.id.as_str())
-                || row.get_str("recordRef") != Some(r.id())
-            {
+            if row.collection_ref != c.id || row.record_ref != r.id() {
                 return Err(invalid());
             }
-            let created = row
-                .get_str("created")
-                .and_then(ids::parse_datetime)
-                .ok_or_else(invalid)?;
+            let created = ids::parse_datetime(&row.created).ok_or_else(invalid)?;
             if chrono::Utc::now() > created + chrono::Duration::seconds(a.mfa.duration.max(1)) {
                 return Err(invalid());
             }
-            if row.get_str("method") == Some(method) {
+            if row.method == method {
                 return Err(FlowError::BadRequest(
                     "A different authentication method is required.".into(),
                 ));
             }
-            let (m2, id2) = (mfas.clone(), mid.to_string());
+            let id2 = mid.to_string();
             app.db()
-                .write(move |conn| records::delete(conn, &m2, &id2))
+                .write(move |conn| {
+                    mfa::Entity::delete_by_id(id2).exec(conn)?;
+                    Ok::<_, DbError>(())
+                })
                 .await?;
             Ok(MfaStep::Done)
         }
@@ -779,44 +765,39 @@ pub async fn note_origin(
     let Some(a) = c.auth.as_ref() else {
         return Ok(());
     };
-    let origins = system_collection(app, "_authOrigins")?;
     let fingerprint = format!(
         "{:x}",
         sha2::Sha256::digest(format!("{ip}\u{1}{user_agent}").as_bytes())
     );
-    let (o2, cref, rref, fp) = (
-        origins.clone(),
-        c.id.clone(),
-        r.id().to_string(),
-        fingerprint.clone(),
-    );
+    let (cref, rref, fp) = (c.id.clone(), r.id().to_string(), fingerprint);
     let (is_new, had_any) = app
         .db()
         .write(move |conn| {
-            let cond = crate::query::compile::Frag {
-                sql: "\"m\".\"collectionRef\" = ? AND \"m\".\"recordRef\" = ?".into(),
-                values: vec![cref.clone().into(), rref.clone().into()],
-            };
-            let mut existing = records::find_where(conn, &o2, cond, 1000)?;
-            if existing
-                .iter()
-                .any(|o| o.get_str("fingerprint") == Some(fp.as_str()))
-            {
-                return Ok::<_, crate::db::DbError>((false, true));
+            use auth_origin::Column as O;
+            let existing = auth_origin::Entity::find()
+                .filter(O::CollectionRef.eq(cref.as_str()))
+                .filter(O::RecordRef.eq(rref.as_str()))
+                .order_by_asc(O::Created)
+                .all(conn)?;
+            if existing.iter().any(|o| o.fingerprint == fp) {
+                return Ok::<_, DbError>((false, true));
             }
             let had_any = !existing.is_empty();
-            existing.sort_by(|x, y| x.get_str("created").cmp(&y.get_str("created")));
-            while existing.len() >= MAX_ORIGINS {
-                let oldest = existing.remove(0);
-                records::delete(conn, &o2, oldest.id())?;
+            // Room for the new one: the oldest go.
+            let extra = (existing.len() + 1).saturating_sub(MAX_ORIGINS);
+            for oldest in existing.into_iter().take(extra) {
+                auth_origin::Entity::delete_by_id(oldest.id).exec(conn)?;
             }
-            let v = ref_row(
-                &ids::record_id(),
-                &cref,
-                &rref,
-                &[("fingerprint", json!(fp))],
-            );
-            records::insert(conn, &o2, &v)?;
+            let now = ids::now();
+            auth_origin::Entity::insert(auth_origin::ActiveModel {
+                id: Set(ids::record_id()),
+                collection_ref: Set(cref),
+                record_ref: Set(rref),
+                fingerprint: Set(fp),
+                created: Set(now.clone()),
+                updated: Set(now),
+            })
+            .exec_without_returning(conn)?;
             Ok((true, had_any))
         })
         .await?;

@@ -26,6 +26,7 @@
 //! Statements are built with sea-query and bound with `sea-query-rusqlite`
 //! ([`query_rows`], [`execute`]); values never enter SQL text.
 
+pub mod entities;
 pub mod migrate;
 mod value;
 
@@ -36,12 +37,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::OpenFlags;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseConnectionType, DbBackend, DbErr};
 use sea_query::SqliteQueryBuilder;
-use sea_query_rusqlite::RusqliteBinder;
 use tokio::sync::oneshot;
 
-pub use value::{RowMap, row_to_json, value_ref_to_json};
+pub use value::{SqlValue, SqlValueRef, sql_value, value_ref_to_json};
+
+/// A row of a query result (SeaORM's).
+pub type Row = sea_orm::QueryResult;
 
 /// The most jobs the writer commits in one transaction.
 pub const MAX_GROUP: usize = 64;
@@ -51,6 +55,8 @@ pub const MAX_GROUP: usize = 64;
 pub enum DbError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Orm(#[from] DbErr),
     #[error("the database executor has stopped")]
     Closed,
     #[error("a database job panicked")]
@@ -68,13 +74,139 @@ pub enum DbError {
 impl DbError {
     /// True when the error is a UNIQUE constraint violation.
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+        matches!(self.sqlite(), Some(rusqlite::Error::SqliteFailure(e, _))
             if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
     }
+
+    /// The SQLite error underneath, whichever way it came (the raw connection or SeaORM).
+    pub fn sqlite(&self) -> Option<&rusqlite::Error> {
+        use sea_orm::RuntimeErr;
+        match self {
+            DbError::Sqlite(e) => Some(e),
+            DbError::Orm(
+                DbErr::Exec(RuntimeErr::Rusqlite(e))
+                | DbErr::Query(RuntimeErr::Rusqlite(e))
+                | DbErr::Conn(RuntimeErr::Rusqlite(e)),
+            ) => Some(e),
+            _ => None,
+        }
+    }
 }
 
-type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+/// One executor thread's connection to the database, what every job is handed.
+///
+/// Statements go through SeaORM: a [`DatabaseConnection`] on its `rusqlite` driver, which owns
+/// the SQLite connection the storage layer opened and configured. `Conn` implements
+/// [`ConnectionTrait`], so entities ([`entities`]) take it directly
+/// (`entities::param::Entity::find().all(conn)`), and the helpers below ([`query_rows`],
+/// [`query_sql`], [`execute`], ...) run sea-query statements on it.
+///
+/// Beside it the writer keeps `raw`, a second `rusqlite::Connection` value on the same SQLite
+/// handle, for what SeaORM has no API for: its own transaction control (`BEGIN IMMEDIATE`,
+/// one savepoint per job, with cached statements), `total_changes()` and `is_autocommit()`.
+/// It is private to this module and used only on the thread that owns the connection, between
+/// SeaORM calls.
+pub struct Conn {
+    // Declared before `orm`, so it is dropped (its cached statements finalised) before `orm`
+    // closes the handle.
+    raw: rusqlite::Connection,
+    orm: DatabaseConnection,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Conn")
+    }
+}
+
+impl Conn {
+    /// Hands a configured connection to SeaORM (pragmas, hooks and the statement cache size
+    /// are set before: SeaORM gives no way back to the connection it owns).
+    fn wrap(conn: rusqlite::Connection) -> Result<Conn, DbError> {
+        // SAFETY: `raw` does not own the handle (it never closes it) and is dropped before
+        // `orm`, which does. Both are used only by the thread that owns this `Conn`, one call
+        // at a time (the handle is opened `NO_MUTEX` and is never shared across threads).
+        let raw = unsafe { rusqlite::Connection::from_handle(conn.handle())? };
+        raw.set_prepared_statement_cache_capacity(16);
+        let orm: DatabaseConnection =
+            DatabaseConnectionType::RusqliteSharedConnection(conn.into()).into();
+        Ok(Conn { raw, orm })
+    }
+
+    /// A connection to `path` for one-off work outside the executor threads (the start-up
+    /// file sweep, tests): read-only unless `write`.
+    pub fn open_standalone(path: &Path, write: bool) -> Result<Conn, DbError> {
+        let flags = if write {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Conn::wrap(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn open_in_memory() -> Result<Conn, DbError> {
+        let conn = rusqlite::Connection::open_in_memory()?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Conn::wrap(conn)
+    }
+
+    /// After a job panicked: SeaORM keeps its connection behind a mutex, which a panic inside
+    /// SeaORM (e.g. its driver unwraps text that is not UTF-8) poisons for good. Then this
+    /// connection is replaced by a fresh one from `reopen`, so one bad job fails alone.
+    fn recover(&mut self, reopen: &impl Fn() -> Result<Conn, DbError>) {
+        if self.orm.ping().is_ok() {
+            return;
+        }
+        match reopen() {
+            Ok(fresh) => {
+                tracing::warn!("a database job broke its connection: reopened");
+                *self = fresh;
+            }
+            Err(e) => tracing::error!(error = %e, "could not reopen a database connection"),
+        }
+    }
+
+    /// The SeaORM connection.
+    pub fn orm(&self) -> &DatabaseConnection {
+        &self.orm
+    }
+
+    /// Runs SQL text without bound values (DDL, PRAGMAs, several statements at once).
+    pub fn execute_batch(&self, sql: &str) -> Result<(), DbError> {
+        self.orm.execute_unprepared(sql)?;
+        Ok(())
+    }
+}
+
+impl ConnectionTrait for Conn {
+    fn get_database_backend(&self) -> DbBackend {
+        DbBackend::Sqlite
+    }
+
+    fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.orm.execute_raw(stmt)
+    }
+
+    fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.orm.execute_unprepared(sql)
+    }
+
+    fn query_one_raw(&self, stmt: sea_orm::Statement) -> Result<Option<Row>, DbErr> {
+        self.orm.query_one_raw(stmt)
+    }
+
+    fn query_all_raw(&self, stmt: sea_orm::Statement) -> Result<Vec<Row>, DbErr> {
+        self.orm.query_all_raw(stmt)
+    }
+}
+
+type ReadJob = Box<dyn FnOnce(&Conn) + Send>;
 
 /// What a write job hands back to the writer: whether its savepoint may be released, and how to
 /// deliver its result once the outcome of the whole transaction is known.
@@ -87,7 +219,7 @@ struct Ran {
 type Deliver = Box<dyn FnOnce(Option<&DbError>) + Send>;
 
 /// A write job's body; it is called with `None` when the transaction could not even begin.
-type RunJob = Box<dyn FnOnce(Option<&Connection>) -> Ran + Send>;
+type RunJob = Box<dyn FnOnce(Option<&Conn>) -> Ran + Send>;
 
 struct WriteJob {
     isolation: Isolation,
@@ -157,7 +289,7 @@ impl std::fmt::Debug for Db {
     }
 }
 
-fn configure(conn: &Connection, opts: &DbOptions, writer: bool) -> Result<(), DbError> {
+fn configure(conn: &rusqlite::Connection, opts: &DbOptions, writer: bool) -> Result<(), DbError> {
     conn.busy_timeout(std::time::Duration::from_millis(opts.busy_timeout_ms))?;
     if writer {
         // journal_mode is persistent in the file; setting it on the writer (which opens first) is
@@ -182,23 +314,47 @@ fn configure(conn: &Connection, opts: &DbOptions, writer: bool) -> Result<(), Db
     Ok(())
 }
 
+/// Opens and configures the writer's connection.
+fn open_writer(path: &Path, opts: &DbOptions) -> Result<rusqlite::Connection, DbError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    configure(&conn, opts, true)?;
+    Ok(conn)
+}
+
+/// The writer's connection with its WAL hook, handed to SeaORM (on the writer thread).
+fn wrap_writer(conn: rusqlite::Connection) -> Result<Conn, DbError> {
+    conn.wal_hook(Some(on_wal_commit));
+    Conn::wrap(conn)
+}
+
+/// Opens and configures a reader's (`query_only`) connection.
+fn open_reader(path: &Path, opts: &DbOptions) -> Result<rusqlite::Connection, DbError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    configure(&conn, opts, false)?;
+    Ok(conn)
+}
+
 impl Db {
     /// Opens (creating if needed) the database file and starts the executor threads.
     pub fn open(path: &Path, opts: DbOptions) -> Result<Db, DbError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let writer_conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )?;
-        configure(&writer_conn, &opts, true)?;
+        let writer_conn = open_writer(path, &opts)?;
 
         // The checkpointer's own connection; nudges coalesce in a one-slot channel.
-        let ckpt_conn = Connection::open_with_flags(
+        let ckpt_conn = rusqlite::Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -213,7 +369,11 @@ impl Db {
             .name("fb-checkpoint".into())
             .spawn(move || {
                 lower_priority();
-                checkpoint_loop(ckpt_conn, nrx, restart, &wanted)
+                // Each thread wraps its own connection: SeaORM's connection is not `Send`.
+                match Conn::wrap(ckpt_conn) {
+                    Ok(conn) => checkpoint_loop(conn, nrx, restart, &wanted),
+                    Err(e) => tracing::error!(error = %e, "the checkpointer's connection failed"),
+                }
             })?;
 
         let (wtx, wrx) = crossbeam_channel::unbounded::<WriteJob>();
@@ -223,27 +383,32 @@ impl Db {
             hard: opts.checkpoint_hard_pages.max(opts.checkpoint_pages.max(1)),
             nudged_at: std::cell::Cell::new(0),
         };
+        let (wpath, wopts) = (path.to_path_buf(), opts.clone());
         thread::Builder::new()
             .name("fb-writer".into())
             .spawn(move || {
                 WAL_TRIGGER.with(|t| *t.borrow_mut() = Some(wal));
-                writer_conn.wal_hook(Some(on_wal_commit));
-                writer_loop(writer_conn, wrx, &catch_up)
+                let reopen = || open_writer(&wpath, &wopts).and_then(wrap_writer);
+                match wrap_writer(writer_conn) {
+                    Ok(conn) => writer_loop(conn, wrx, &catch_up, reopen),
+                    Err(e) => tracing::error!(error = %e, "the writer connection failed"),
+                }
             })?;
 
         let (rtx, rrx) = crossbeam_channel::unbounded::<ReadJob>();
         for i in 0..opts.readers.max(1) {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                    | OpenFlags::SQLITE_OPEN_URI,
-            )?;
-            configure(&conn, &opts, false)?;
+            let conn = open_reader(path, &opts)?;
             let rx = rrx.clone();
+            let (rpath, ropts) = (path.to_path_buf(), opts.clone());
             thread::Builder::new()
                 .name(format!("fb-reader-{i}"))
-                .spawn(move || reader_loop(conn, rx))?;
+                .spawn(move || {
+                    let reopen = || open_reader(&rpath, &ropts).and_then(Conn::wrap);
+                    match Conn::wrap(conn) {
+                        Ok(conn) => reader_loop(conn, rx, reopen),
+                        Err(e) => tracing::error!(error = %e, "a reader connection failed"),
+                    }
+                })?;
         }
         Ok(Db {
             inner: Arc::new(Inner {
@@ -262,7 +427,7 @@ impl Db {
     /// Runs `f` on a reader connection. Ship one closure per request, not one per statement.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
@@ -282,7 +447,7 @@ impl Db {
     /// back and nothing else is affected. `f` must not commit or begin transactions itself.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
@@ -292,7 +457,7 @@ impl Db {
     /// Like [`Db::write`], with an [`AfterCommit`] the job can register callbacks on.
     pub async fn write_tx<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection, &mut AfterCommit) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Conn, &mut AfterCommit) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
@@ -303,7 +468,7 @@ impl Db {
     /// for jobs that keep its promise.
     pub async fn write_isolated<T, E, F>(&self, isolation: Isolation, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection, &mut AfterCommit) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Conn, &mut AfterCommit) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
@@ -318,7 +483,7 @@ impl Db {
     /// Blocking variant of [`Db::write`] for CLI commands that run outside an async runtime.
     pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
@@ -333,7 +498,7 @@ impl Db {
     /// Blocking variant of [`Db::read`] for CLI commands.
     pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
@@ -366,12 +531,12 @@ impl AfterCommit {
 
 fn write_job<T, E, F>(isolation: Isolation, f: F) -> (WriteJob, oneshot::Receiver<Result<T, E>>)
 where
-    F: FnOnce(&Connection, &mut AfterCommit) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&Conn, &mut AfterCommit) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel::<Result<T, E>>();
-    let run: RunJob = Box::new(move |conn: Option<&Connection>| {
+    let run: RunJob = Box::new(move |conn: Option<&Conn>| {
         let mut after = AfterCommit::default();
         let res = match conn {
             Some(conn) => f(conn, &mut after),
@@ -456,28 +621,38 @@ fn lower_priority() {
 /// Copies the WAL back into the database file each time the writer nudges it. After a pass
 /// that leaves a WAL of `restart` pages or more, it sets `catch_up`: the writer then copies the
 /// pages appended during the pass (few) between two transactions, so the WAL can start over.
-fn checkpoint_loop(conn: Connection, nudges: Receiver<()>, restart: i32, catch_up: &AtomicBool) {
+fn checkpoint_loop(conn: Conn, nudges: Receiver<()>, restart: i32, catch_up: &AtomicBool) {
     // Ends when the writer thread (which owns the only sender) has ended.
     while nudges.recv().is_ok() {
         // (busy, pages in the WAL, pages copied back)
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        }) {
-            Ok((0, log)) if log >= i64::from(restart) => catch_up.store(true, Ordering::Release),
+        let pass = query_sql(&conn, "PRAGMA wal_checkpoint(PASSIVE)", vec![], |r| {
+            Ok((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<i64>(1)?))
+        });
+        match pass.map(|rows| rows.into_iter().next()) {
+            Ok(Some((0, log))) if log >= i64::from(restart) => {
+                catch_up.store(true, Ordering::Release)
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }
 }
 
-fn reader_loop(conn: Connection, rx: Receiver<ReadJob>) {
+fn reader_loop(mut conn: Conn, rx: Receiver<ReadJob>, reopen: impl Fn() -> Result<Conn, DbError>) {
     while let Ok(job) = rx.recv() {
         // A panicking job drops its reply sender; the caller sees `Panicked`.
-        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&conn)));
+        if std::panic::catch_unwind(AssertUnwindSafe(|| job(&conn))).is_err() {
+            conn.recover(&reopen);
+        }
     }
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<WriteJob>, catch_up: &AtomicBool) {
+fn writer_loop(
+    mut conn: Conn,
+    rx: Receiver<WriteJob>,
+    catch_up: &AtomicBool,
+    reopen: impl Fn() -> Result<Conn, DbError>,
+) {
     while let Ok(first) = rx.recv() {
         let mut group = Vec::with_capacity(8);
         group.push(first);
@@ -487,26 +662,33 @@ fn writer_loop(conn: Connection, rx: Receiver<WriteJob>, catch_up: &AtomicBool) 
                 Err(_) => break,
             }
         }
-        run_group(&conn, group);
+        if run_group(&conn, group) {
+            conn.recover(&reopen);
+        }
         if catch_up.swap(false, Ordering::Acquire) {
             // Between transactions, so nothing is appended while it copies: unless a reader
             // still needs the old pages, the WAL is empty afterwards and the next commit
             // starts it over.
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            if let Err(e) = query_sql(&conn, "PRAGMA wal_checkpoint(PASSIVE)", vec![], |_| Ok(())) {
                 tracing::debug!(error = %e, "writer catch-up checkpoint skipped");
             }
         }
     }
 }
 
-fn run_group(conn: &Connection, group: Vec<WriteJob>) {
+/// Runs one group in one transaction; true when a job panicked.
+fn run_group(job_conn: &Conn, group: Vec<WriteJob>) -> bool {
+    // Transaction control on the raw handle (see `Conn`): cached statements, and the
+    // autocommit and change-count checks SeaORM does not expose.
+    let conn = &job_conn.raw;
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "could not begin a write transaction");
         for job in group {
             ((job.run)(None).deliver)(None);
         }
-        return;
+        return false;
     }
+    let mut panicked = false;
     let mut delivered = Vec::with_capacity(group.len());
     // Set when the transaction cannot be committed as the jobs expect: a job without a
     // savepoint broke its promise (the transaction may hold part of it), or SQLite rolled the
@@ -522,7 +704,7 @@ fn run_group(conn: &Connection, group: Vec<WriteJob>) {
         }
         if job.isolation == Isolation::SingleStatement {
             let before = conn.total_changes();
-            match std::panic::catch_unwind(AssertUnwindSafe(|| (job.run)(Some(conn)))) {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| (job.run)(Some(job_conn)))) {
                 Ok(ran) => {
                     if !ran.ok && conn.total_changes() != before {
                         tracing::error!(
@@ -532,7 +714,10 @@ fn run_group(conn: &Connection, group: Vec<WriteJob>) {
                     }
                     delivered.push(ran.deliver);
                 }
-                Err(_) => poisoned = true,
+                Err(_) => {
+                    poisoned = true;
+                    panicked = true;
+                }
             }
             continue;
         }
@@ -541,7 +726,7 @@ fn run_group(conn: &Connection, group: Vec<WriteJob>) {
             ((job.run)(None).deliver)(None);
             continue;
         }
-        match std::panic::catch_unwind(AssertUnwindSafe(|| (job.run)(Some(conn)))) {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| (job.run)(Some(job_conn)))) {
             Ok(ran) => {
                 if !ran.ok {
                     let _ = exec("ROLLBACK TO job");
@@ -550,6 +735,7 @@ fn run_group(conn: &Connection, group: Vec<WriteJob>) {
                 delivered.push(ran.deliver);
             }
             Err(_) => {
+                panicked = true;
                 let _ = exec("ROLLBACK TO job");
                 let _ = exec("RELEASE job");
             }
@@ -567,16 +753,49 @@ fn run_group(conn: &Connection, group: Vec<WriteJob>) {
     for deliver in delivered {
         deliver(err.as_ref());
     }
+    panicked
+}
+
+/// Copies the database at `src` into a new file `dst` from one read snapshot, with SQLite's
+/// online backup API (which SeaORM does not wrap; backups use it on connections of their
+/// own, so neither the writer nor the readers are held).
+pub fn snapshot_file(src: &Path, dst: &Path) -> Result<(), DbError> {
+    use rusqlite::backup::{Backup, StepResult};
+    let source = rusqlite::Connection::open_with_flags(
+        src,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    source.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mut dest = rusqlite::Connection::open(dst)?;
+    {
+        let backup = Backup::new(&source, &mut dest)?;
+        // All pages in one step: one read transaction, so one consistent snapshot (a backup
+        // in several steps starts over whenever another connection writes).
+        loop {
+            match backup.step(-1)? {
+                StepResult::Done => break,
+                StepResult::Busy | StepResult::Locked => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                _ => {}
+            }
+        }
+    }
+    // A backup is one self-contained file: no WAL beside it.
+    dest.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))?;
+    dest.close().map_err(|(_, e)| e)?;
+    std::fs::File::open(dst)?.sync_all()?;
+    Ok(())
 }
 
 /// Runs a sea-query SELECT and maps each row with `f`.
 pub fn query_rows<T>(
-    conn: &Connection,
+    conn: &Conn,
     stmt: &sea_query::SelectStatement,
-    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    f: impl FnMut(&Row) -> Result<T, DbError>,
 ) -> Result<Vec<T>, DbError> {
-    let (sql, values) = stmt.build_rusqlite(SqliteQueryBuilder);
-    run_select(conn, &sql, &values, f)
+    let (sql, values) = stmt.build(SqliteQueryBuilder);
+    run_select(conn, sql, values.0, f)
 }
 
 /// Runs a sea-query SELECT (built without `limit`/`offset`) with `LIMIT limit OFFSET offset`.
@@ -587,79 +806,77 @@ pub fn query_rows<T>(
 /// CPU of a read by id). It is a `u64`, never input text. The offset stays bound, so every page
 /// of a list shares one prepared statement.
 pub fn query_rows_limit<T>(
-    conn: &Connection,
+    conn: &Conn,
     stmt: &sea_query::SelectStatement,
     limit: u64,
     offset: u64,
-    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    f: impl FnMut(&Row) -> Result<T, DbError>,
 ) -> Result<Vec<T>, DbError> {
-    let (mut sql, mut values) = stmt.build_rusqlite(SqliteQueryBuilder);
+    let (mut sql, mut values) = stmt.build(SqliteQueryBuilder);
     sql.push_str(&format!(" LIMIT {limit}"));
     if offset > 0 {
         sql.push_str(" OFFSET ?");
-        values.0.push(sea_query_rusqlite::RusqliteValue(
-            sea_query::Value::BigUnsigned(Some(offset)),
-        ));
+        values.0.push(sea_query::Value::BigUnsigned(Some(offset)));
     }
-    run_select(conn, &sql, &values, f)
+    run_select(conn, sql, values.0, f)
 }
 
 /// Runs SQL text (a statement built with sea-query once and cached, see
 /// `schema::collection::StatementCache`) with `values` bound in order, mapping each row.
 pub fn query_sql<T>(
-    conn: &Connection,
+    conn: &Conn,
     sql: &str,
     values: Vec<sea_query::Value>,
-    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    f: impl FnMut(&Row) -> Result<T, DbError>,
 ) -> Result<Vec<T>, DbError> {
-    run_select(conn, sql, &bind(values), f)
+    run_select(conn, sql.to_owned(), values, f)
 }
 
-fn bind(values: Vec<sea_query::Value>) -> sea_query_rusqlite::RusqliteValues {
-    sea_query_rusqlite::RusqliteValues(
-        values
-            .into_iter()
-            .map(sea_query_rusqlite::RusqliteValue)
-            .collect(),
-    )
-}
-
-/// Executes SQL text (a statement built with sea-query once and cached) with bound values.
+/// Executes SQL text (a statement built with sea-query once and cached) with bound values and
+/// returns the number of rows it changed.
+///
+/// It goes through SeaORM's query path, not `execute_raw`: the rusqlite driver prepares every
+/// `execute` anew, while its queries use the connection's statement cache, and a write
+/// statement run as a query simply yields no rows. Parsing an `INSERT` of a collection on
+/// every create cost more than the insert itself (`docs/performance.md`). The count comes
+/// from `changes()`, a second cached statement on the same connection.
 pub fn execute_sql(
-    conn: &Connection,
+    conn: &Conn,
     sql: &str,
     values: Vec<sea_query::Value>,
 ) -> Result<usize, DbError> {
-    Ok(conn
-        .prepare_cached(sql)?
-        .execute(&*bind(values).as_params())?)
+    let stmt = sea_orm::Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+    conn.orm.query_all_raw(stmt)?;
+    let changes = sea_orm::Statement::from_string(DbBackend::Sqlite, "SELECT changes()");
+    let n = match conn.orm.query_one_raw(changes)? {
+        Some(row) => row.try_get_by_index::<i64>(0)?,
+        None => 0,
+    };
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
+/// SeaORM's rusqlite driver prepares each SELECT through the connection's statement cache
+/// (256 statements, set in `configure`), so a statement text seen before is not parsed again.
 fn run_select<T>(
-    conn: &Connection,
-    sql: &str,
-    values: &sea_query_rusqlite::RusqliteValues,
-    mut f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    conn: &Conn,
+    sql: String,
+    values: Vec<sea_query::Value>,
+    f: impl FnMut(&Row) -> Result<T, DbError>,
 ) -> Result<Vec<T>, DbError> {
-    let mut prepared = conn.prepare_cached(sql)?;
-    let mut rows = prepared.query(&*values.as_params())?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(f(row)?);
-    }
-    Ok(out)
+    let stmt = sea_orm::Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+    conn.orm.query_all_raw(stmt)?.iter().map(f).collect()
 }
 
 /// Statements that can be executed with bound values.
 pub trait Executable {
-    fn build(&self) -> (String, sea_query_rusqlite::RusqliteValues);
+    fn build_sqlite(&self) -> (String, sea_query::Values);
 }
 
 macro_rules! executable {
     ($t:ty) => {
         impl Executable for $t {
-            fn build(&self) -> (String, sea_query_rusqlite::RusqliteValues) {
-                self.build_rusqlite(SqliteQueryBuilder)
+            fn build_sqlite(&self) -> (String, sea_query::Values) {
+                sea_query::QueryStatementWriter::build(self, SqliteQueryBuilder)
             }
         }
     };
@@ -670,17 +887,15 @@ executable!(sea_query::DeleteStatement);
 executable!(sea_query::SelectStatement);
 
 /// Executes a sea-query INSERT/UPDATE/DELETE and returns the number of changed rows.
-pub fn execute(conn: &Connection, stmt: &impl Executable) -> Result<usize, DbError> {
-    let (sql, values) = stmt.build();
-    let mut prepared = conn.prepare_cached(&sql)?;
-    Ok(prepared.execute(&*values.as_params())?)
+pub fn execute(conn: &Conn, stmt: &impl Executable) -> Result<usize, DbError> {
+    let (sql, values) = stmt.build_sqlite();
+    execute_sql(conn, &sql, values.0)
 }
 
 /// Executes a schema statement (DDL) built by sea-query or by the schema module's validated
 /// builders. DDL carries no bound values.
-pub fn execute_ddl(conn: &Connection, sql: &str) -> Result<(), DbError> {
-    conn.execute_batch(sql)?;
-    Ok(())
+pub fn execute_ddl(conn: &Conn, sql: &str) -> Result<(), DbError> {
+    conn.execute_batch(sql)
 }
 
 #[cfg(test)]
@@ -703,11 +918,11 @@ mod tests {
         .await
         .unwrap();
         let ok = db.write(|c| {
-            c.execute("INSERT INTO t VALUES (1)", [])?;
+            execute_sql(c, "INSERT INTO t VALUES (1)", vec![])?;
             Ok::<_, DbError>(())
         });
         let bad = db.write(|c| {
-            c.execute("INSERT INTO t VALUES (2)", [])?;
+            execute_sql(c, "INSERT INTO t VALUES (2)", vec![])?;
             Err::<(), DbError>(DbError::Closed)
         });
         let (a, b) = tokio::join!(ok, bad);
@@ -719,11 +934,9 @@ mod tests {
     /// The values in test table `t`, in order.
     async fn values_of_t(db: &Db) -> Vec<i64> {
         db.read(|c| {
-            let mut s = c.prepare("SELECT v FROM t ORDER BY v")?;
-            let v = s
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<Vec<i64>, _>>()?;
-            Ok::<_, DbError>(v)
+            query_sql(c, "SELECT v FROM t ORDER BY v", vec![], |r| {
+                Ok(r.try_get_by_index::<i64>(0)?)
+            })
         })
         .await
         .unwrap()
@@ -731,7 +944,7 @@ mod tests {
 
     use std::future::Future;
 
-    type Job = Box<dyn FnOnce(&Connection) -> Result<(), DbError> + Send>;
+    type Job = Box<dyn FnOnce(&Conn) -> Result<(), DbError> + Send>;
 
     /// Runs `jobs` as one group of the writer (it is held on a first job until every one of
     /// them is queued) and returns their results and the values of `t` afterwards.
@@ -766,7 +979,7 @@ mod tests {
 
     fn insert(v: i64) -> Job {
         Box::new(move |c| {
-            c.execute("INSERT INTO t VALUES (?1)", [v])?;
+            execute_sql(c, "INSERT INTO t VALUES (?1)", vec![v.into()])?;
             Ok(())
         })
     }
@@ -804,7 +1017,7 @@ mod tests {
     async fn a_single_statement_job_that_fails_after_writing_rolls_back_its_group() {
         let (_d, db) = table_with_one().await;
         let broken: Job = Box::new(|c| {
-            c.execute("INSERT INTO t VALUES (10)", [])?;
+            execute_sql(c, "INSERT INTO t VALUES (10)", vec![])?;
             Err(DbError::Closed)
         });
         let (ok, vals) = one_group(
@@ -821,7 +1034,7 @@ mod tests {
         assert_eq!(vals, vec![1]);
         // The writer goes on with the next group.
         db.write(|c| {
-            c.execute("INSERT INTO t VALUES (5)", [])?;
+            execute_sql(c, "INSERT INTO t VALUES (5)", vec![])?;
             Ok::<_, DbError>(())
         })
         .await
@@ -832,7 +1045,7 @@ mod tests {
     async fn a_panicking_single_statement_job_rolls_back_its_group() {
         let (_d, db) = table_with_one().await;
         let panics: Job = Box::new(|c| {
-            c.execute("INSERT INTO t VALUES (10)", [])?;
+            execute_sql(c, "INSERT INTO t VALUES (10)", vec![])?;
             panic!("a bug in a job");
         });
         let (ok, vals) = one_group(
@@ -861,7 +1074,7 @@ mod tests {
             let db = db.clone();
             tasks.push(tokio::spawn(async move {
                 db.write(move |c| {
-                    c.execute("INSERT INTO t VALUES (?1)", [i])?;
+                    execute_sql(c, "INSERT INTO t VALUES (?1)", vec![i.into()])?;
                     Ok::<_, DbError>(())
                 })
                 .await
@@ -872,10 +1085,19 @@ mod tests {
         }
         let (n, fk, mode, qo): (i64, i64, String, i64) = db
             .read(|c| {
-                let n = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
-                let fk = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
-                let mode = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-                let qo = c.query_row("PRAGMA query_only", [], |r| r.get(0))?;
+                let one = |sql: &str| {
+                    query_sql(c, sql, vec![], |r| sql_value(r, 0, true)).map(|mut v| v.remove(0))
+                };
+                let int = |v: SqlValue| match v {
+                    SqlValue::Integer(i) => i,
+                    other => panic!("{other:?}"),
+                };
+                let n = int(one("SELECT count(*) FROM t")?);
+                let fk = int(one("PRAGMA foreign_keys")?);
+                let SqlValue::Text(mode) = one("PRAGMA journal_mode")? else {
+                    panic!("journal_mode")
+                };
+                let qo = int(one("PRAGMA query_only")?);
                 Ok::<_, DbError>((n, fk, mode, qo))
             })
             .await
@@ -886,12 +1108,79 @@ mod tests {
         assert_eq!(qo, 1, "readers must not be able to write");
     }
 
+    /// Text that is not UTF-8 makes SeaORM's rusqlite driver panic while it holds its
+    /// connection's mutex (poisoning it): the job fails, the connection is reopened, and the
+    /// next job runs.
+    #[tokio::test]
+    async fn a_panic_inside_seaorm_fails_its_job_alone() {
+        let (_d, db) = open();
+        let bad = "SELECT CAST(x'ff00ff' AS TEXT)";
+        let r = db
+            .read(move |c| query_sql(c, bad, vec![], |r| sql_value(r, 0, false)))
+            .await;
+        assert!(matches!(r, Err(DbError::Panicked)), "{r:?}");
+        for _ in 0..4 {
+            let ok = db
+                .read(|c| query_sql(c, "SELECT 1", vec![], |r| Ok(r.try_get_by_index::<i64>(0)?)))
+                .await
+                .unwrap();
+            assert_eq!(ok, vec![1]);
+        }
+        let w = db
+            .write(move |c| query_sql(c, bad, vec![], |r| sql_value(r, 0, false)))
+            .await;
+        assert!(matches!(w, Err(DbError::Panicked)), "{w:?}");
+        db.write(|c| c.execute_batch("CREATE TABLE t (v INTEGER)"))
+            .await
+            .unwrap();
+        db.write(|c| execute_sql(c, "INSERT INTO t VALUES (7)", vec![]))
+            .await
+            .unwrap();
+        assert_eq!(values_of_t(&db).await, vec![7]);
+    }
+
+    #[tokio::test]
+    async fn entities_and_change_counts_go_through_the_same_connection() {
+        use sea_orm::{ActiveValue::Set, EntityTrait};
+        let (_d, db) = open();
+        crate::db::migrate::run_system_migrations(&db)
+            .await
+            .unwrap();
+        let n = db
+            .write(|c| {
+                entities::param::Entity::insert(entities::param::ActiveModel {
+                    id: Set("k".into()),
+                    value: Set(Some(entities::Text("{}".into()))),
+                    created: Set("2026-01-01 00:00:00.000Z".into()),
+                    updated: Set("2026-01-01 00:00:00.000Z".into()),
+                })
+                .exec_without_returning(c)?;
+                // A write run through the query path reports what it changed.
+                execute_sql(
+                    c,
+                    "UPDATE _params SET value = ? WHERE id = ?",
+                    vec!["[]".into(), "k".into()],
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        // PocketBase writes the value as a BLOB: `Text` reads it.
+        db.write(|c| execute_sql(c, "UPDATE _params SET value = CAST(value AS BLOB)", vec![]))
+            .await
+            .unwrap();
+        let row = db
+            .read(|c| Ok::<_, DbError>(entities::param::Entity::find_by_id("k").one(c)?))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.value, Some(entities::Text("[]".into())));
+    }
+
     #[tokio::test]
     async fn readers_cannot_write() {
         let (_d, db) = open();
-        let r = db
-            .read(|c| c.execute_batch("CREATE TABLE x (a)").map_err(DbError::from))
-            .await;
+        let r = db.read(|c| c.execute_batch("CREATE TABLE x (a)")).await;
         assert!(r.is_err());
     }
 
@@ -909,7 +1198,7 @@ mod tests {
         .unwrap();
         for _ in 0..100 {
             db.write(|c| {
-                c.execute("INSERT INTO t VALUES (zeroblob(8000))", [])?;
+                execute_sql(c, "INSERT INTO t VALUES (zeroblob(8000))", vec![])?;
                 Ok::<_, DbError>(())
             })
             .await

@@ -1,21 +1,35 @@
-//! Decoding of SQLite values into JSON.
+//! Decoding of SQLite values (from SeaORM's rows) into JSON.
 
 use rusqlite::types::ValueRef;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-/// A row as a JSON object keyed by column name.
-pub type RowMap = Map<String, Value>;
+use super::{DbError, Row};
 
-/// Decodes a row by SQLite's storage classes. Record reads decode by declared field types
-/// instead (`records`); this is for system tables and diagnostics.
-pub fn row_to_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<RowMap> {
-    let stmt = row.as_ref();
-    let mut map = Map::with_capacity(stmt.column_count());
-    for i in 0..stmt.column_count() {
-        let name = stmt.column_name(i)?.to_string();
-        map.insert(name, value_ref_to_json(row.get_ref(i)?));
+/// One SQLite value with its storage class (NULL, INTEGER, REAL, TEXT or BLOB).
+pub type SqlValue = rusqlite::types::Value;
+/// A borrowed [`SqlValue`].
+pub type SqlValueRef<'a> = rusqlite::types::ValueRef<'a>;
+
+/// Column `i` of `row` with the storage class SQLite returned it in.
+///
+/// SeaORM's rows only hand out typed values, so the class is found by asking for TEXT, then
+/// INTEGER, then REAL, then BLOB: a wrong guess is a cheap type error, and TEXT (ids, dates,
+/// text fields, JSON) is what nearly every column of a collection holds. `integer_first` asks
+/// INTEGER first, for columns that usually hold numbers.
+pub fn sql_value(row: &Row, i: usize, integer_first: bool) -> Result<SqlValue, DbError> {
+    if integer_first && let Ok(v) = row.try_get_by_index::<Option<i64>>(i) {
+        return Ok(v.map_or(SqlValue::Null, SqlValue::Integer));
     }
-    Ok(map)
+    if let Ok(v) = row.try_get_by_index::<Option<String>>(i) {
+        return Ok(v.map_or(SqlValue::Null, SqlValue::Text));
+    }
+    if let Ok(v) = row.try_get_by_index::<i64>(i) {
+        return Ok(SqlValue::Integer(v));
+    }
+    if let Ok(v) = row.try_get_by_index::<f64>(i) {
+        return Ok(SqlValue::Real(v));
+    }
+    Ok(SqlValue::Blob(row.try_get_by_index::<Vec<u8>>(i)?))
 }
 
 /// Converts one SQLite value to JSON by its storage class.

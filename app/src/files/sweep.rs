@@ -20,7 +20,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use sea_query::{Alias, Expr, ExprTrait, Query, SqliteQueryBuilder};
+
+use crate::db::{self, Conn};
 
 use crate::schema::{Collection, FieldKind};
 
@@ -46,11 +48,7 @@ pub fn run(
     if !storage.is_dir() {
         return Ok(out);
     }
-    let conn = Connection::open_with_flags(
-        db_path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(io::Error::other)?;
+    let conn = Conn::open_standalone(db_path, false).map_err(io::Error::other)?;
     for c in collections {
         let file_fields: Vec<&str> = c
             .fields
@@ -62,16 +60,12 @@ pub fn run(
         if file_fields.is_empty() || !dir.is_dir() {
             continue;
         }
-        let columns: Vec<String> = file_fields
-            .iter()
-            .map(|f| format!("\"{}\"", f.replace('"', "\"\"")))
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM \"{}\" WHERE id = ?1",
-            columns.join(", "),
-            c.name.replace('"', "\"\"")
-        );
-        let mut stmt = conn.prepare(&sql).map_err(io::Error::other)?;
+        // Built once per collection (the id is bound per record).
+        let (sql, _) = Query::select()
+            .columns(file_fields.iter().map(|f| Alias::new(*f)))
+            .from(Alias::new(&c.name))
+            .and_where(Expr::col(Alias::new("id")).eq(""))
+            .build(SqliteQueryBuilder);
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
             let record_id = entry.file_name().to_string_lossy().into_owned();
@@ -80,18 +74,19 @@ pub fn run(
                 continue;
             }
             out.records += 1;
-            let names: Option<HashSet<String>> = stmt
-                .query_row([&record_id], |row| {
+            let names: HashSet<String> =
+                db::query_sql(&conn, &sql, vec![record_id.into()], |row| {
                     let mut names = HashSet::new();
                     for i in 0..file_fields.len() {
-                        let v: Option<String> = row.get(i)?;
+                        let v: Option<String> = row.try_get_by_index(i)?;
                         names.extend(stored_names(v.as_deref().unwrap_or("")));
                     }
                     Ok(names)
                 })
-                .optional()
-                .map_err(io::Error::other)?;
-            let names = names.unwrap_or_default();
+                .map_err(io::Error::other)?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
             sweep_record_dir(&entry.path(), &names, before, &mut out)?;
         }
     }
@@ -183,7 +178,7 @@ mod tests {
         }))
         .unwrap();
         assert!(errs.is_empty());
-        let conn = Connection::open(&db_path).unwrap();
+        let conn = Conn::open_standalone(&db_path, true).unwrap();
         conn.execute_batch(
             "CREATE TABLE docs (id TEXT PRIMARY KEY, one TEXT, many TEXT);
              INSERT INTO docs VALUES ('r1', 'a.txt', '[\"b.txt\",\"c.txt\"]');

@@ -1,7 +1,7 @@
 //! Filtering and sorting the collections list (`GET /api/collections`): the filter grammar
 //! compiled against the `_collections` table, limited to PocketBase's filterable columns.
 
-use rusqlite::Connection;
+use crate::db::Conn;
 use sea_query::{Alias, Query};
 use serde_json::json;
 
@@ -47,7 +47,7 @@ fn meta_collection() -> Collection {
 }
 
 /// The ids of the collections matching `filter`, in `sort` order (rowid order by default).
-pub fn filter_ids(conn: &Connection, filter: &str, sort: &str) -> Result<Vec<String>, ListError> {
+pub fn filter_ids(conn: &Conn, filter: &str, sort: &str) -> Result<Vec<String>, ListError> {
     let meta = meta_collection();
     let registry = Registry::from_list(vec![meta.clone()]);
     let request = RequestInfo::default();
@@ -79,5 +79,7 @@ pub fn filter_ids(conn: &Connection, filter: &str, sort: &str) -> Result<Vec<Str
         };
         q.order_by_expr(o.into_expr(), dir);
     }
-    Ok(db::query_rows(conn, &q, |r| r.get::<_, String>(0))?)
+    Ok(db::query_rows(conn, &q, |r| {
+        Ok(r.try_get_by_index::<String>(0)?)
+    })?)
 }

@@ -466,7 +466,7 @@ fn snapshot_select(c: &Collection, r: &Record) -> sea_query::SelectStatement {
 /// subscription's filter has a condition on the row. `conn` is `None` only when
 /// [`renders_without_db`] said no query is needed.
 fn allowed(
-    conn: Option<&rusqlite::Connection>,
+    conn: Option<&crate::db::Conn>,
     registry: &Registry,
     c: &Collection,
     r: &Record,
@@ -580,7 +580,7 @@ fn view_key<'a>(i: usize, auth: &'a Option<Arc<AuthRecord>>, sub: &'a Subscripti
 /// run time) is skipped for this subscription alone. `conn` is `None` when
 /// [`renders_without_db`] holds.
 fn render_deliveries(
-    conn: Option<&rusqlite::Connection>,
+    conn: Option<&crate::db::Conn>,
     batch: &Batch,
     work: &[Delivery],
 ) -> Vec<Bytes> {
@@ -629,7 +629,7 @@ fn render_deliveries(
 /// The event data of change `ch` for one subscription and identity, or `None` when the
 /// subscriber may not see it.
 fn render_one(
-    conn: Option<&rusqlite::Connection>,
+    conn: Option<&crate::db::Conn>,
     registry: &Registry,
     ch: &Change,
     sub: &Subscription,

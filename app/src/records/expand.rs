@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
+use crate::db::Conn;
 use serde_json::{Map, Value};
 
 use super::Record;
@@ -102,7 +102,7 @@ fn ids_of(v: Option<&Value>) -> Vec<String> {
 
 /// Loads `tree`'s relations for `records` of `c`.
 pub fn expand(
-    conn: &Connection,
+    conn: &Conn,
     registry: &Registry,
     caller: &Caller,
     c: &Collection,

@@ -10,13 +10,10 @@ pub use cast::{cast_input, prepare_auth_fields};
 
 use std::sync::Arc;
 
-use rusqlite::Connection;
-use rusqlite::types::ValueRef;
 use sea_query::{Alias, Expr, ExprTrait, Query, SqliteQueryBuilder};
-use sea_query_rusqlite::RusqliteBinder;
 use serde_json::{Map, Value, json};
 
-use crate::db::{self, DbError, value_ref_to_json};
+use crate::db::{self, Conn, DbError, SqlValueRef as ValueRef, value_ref_to_json};
 use crate::schema::collection::StatementKey;
 use crate::schema::{Collection, Field, FieldKind};
 
@@ -237,10 +234,12 @@ fn select_all(c: &Collection) -> sea_query::SelectStatement {
         .to_owned()
 }
 
-fn row_to_record(c: &Collection, row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+fn row_to_record(c: &Collection, row: &db::Row) -> Result<Record, DbError> {
     let mut data = Map::new();
     for (i, f) in c.fields.iter().enumerate() {
-        data.insert(f.name.clone(), decode(f, row.get_ref(i)?));
+        let numeric = matches!(f.kind, FieldKind::Number { .. } | FieldKind::Bool);
+        let v = db::sql_value(row, i, numeric)?;
+        data.insert(f.name.clone(), decode(f, ValueRef::from(&v)));
     }
     Ok(Record {
         collection_id: c.id.clone(),
@@ -250,7 +249,7 @@ fn row_to_record(c: &Collection, row: &rusqlite::Row<'_>) -> rusqlite::Result<Re
 }
 
 /// Reads one record by id.
-pub fn find_by_id(conn: &Connection, c: &Collection, id: &str) -> Result<Option<Record>, DbError> {
+pub fn find_by_id(conn: &Conn, c: &Collection, id: &str) -> Result<Option<Record>, DbError> {
     let sql = format!("{} WHERE \"m\".\"id\" = ? LIMIT 1", select_prefix(c));
     Ok(
         db::query_sql(conn, &sql, vec![id.into()], |r| row_to_record(c, r))?
@@ -274,7 +273,7 @@ fn select_prefix(c: &Collection) -> Arc<str> {
 /// Reads the first record whose `field` equals `value` (case-insensitively for emails, as
 /// PocketBase matches identities).
 pub fn find_by_field(
-    conn: &Connection,
+    conn: &Conn,
     c: &Collection,
     field: &str,
     value: &str,
@@ -304,7 +303,7 @@ fn escape_like(s: &str) -> String {
 /// One page of records of `c` (aliased `m` in `cond` and `order`), and the total when asked
 /// for. Without `order`, rows come in rowid order.
 pub fn list(
-    conn: &Connection,
+    conn: &Conn,
     c: &Collection,
     cond: Option<&crate::query::compile::Frag>,
     order: &[(crate::query::compile::Frag, bool)],
@@ -337,7 +336,7 @@ pub fn list(
         if let Some(cond) = cond {
             cq.and_where(cond.clone().into_expr());
         }
-        db::query_rows(conn, &cq, |r| r.get::<_, i64>(0))?
+        db::query_rows(conn, &cq, |r| Ok(r.try_get_by_index::<i64>(0)?))?
             .first()
             .map(|n| std::cmp::max(*n, 0) as u64)
     } else {
@@ -348,7 +347,7 @@ pub fn list(
 
 /// Reads records of `c` matching `cond` (rows aliased `m`), e.g. a rule check on one id.
 pub fn find_where(
-    conn: &Connection,
+    conn: &Conn,
     c: &Collection,
     cond: crate::query::compile::Frag,
     limit: u64,
@@ -379,11 +378,7 @@ fn present(c: &Collection, values: &Map<String, Value>) -> (Vec<bool>, Vec<sea_q
 /// [`stored_as_bound`]), the record is built from the values and the `INSERT` has no
 /// `RETURNING`: SQLite fills an ephemeral table for `RETURNING` (a pager opened and closed per
 /// insert), about 5 % of the writer's time per create. Otherwise the row is read back.
-pub fn insert(
-    conn: &Connection,
-    c: &Collection,
-    values: &Map<String, Value>,
-) -> Result<Record, DbError> {
+pub fn insert(conn: &Conn, c: &Collection, values: &Map<String, Value>) -> Result<Record, DbError> {
     let (mask, vals) = present(c, values);
     if let Some(record) = record_as_stored(c, &mask, &vals) {
         let sql = c.statements.get_or_build(c, &StatementKey::InsertAll, || {
@@ -391,7 +386,7 @@ pub fn insert(
             q.into_table(col(&c.name))
                 .columns(c.fields.iter().map(|f| col(&f.name)))
                 .values_panic(vals.iter().cloned().map(sea_query::SimpleExpr::from));
-            q.build_rusqlite(SqliteQueryBuilder).0
+            q.build(SqliteQueryBuilder).0
         });
         db::execute_sql(conn, &sql, vals)?;
         return Ok(record);
@@ -403,7 +398,7 @@ pub fn insert(
             .columns(set_columns(c, mask_of(&key)))
             .values_panic(vals.iter().cloned().map(sea_query::SimpleExpr::from))
             .returning(returning_all(c));
-        q.build_rusqlite(SqliteQueryBuilder).0
+        q.build(SqliteQueryBuilder).0
     });
     db::query_sql(conn, &sql, vals, |r| row_to_record(c, r))?
         .into_iter()
@@ -442,8 +437,8 @@ fn record_as_stored(c: &Collection, mask: &[bool], vals: &[sea_query::Value]) ->
 
 /// What SQLite stores for `v` bound to `f`'s column, where that is certain (see
 /// [`record_as_stored`]).
-fn stored_as_bound(f: &Field, v: &sea_query::Value) -> Option<rusqlite::types::Value> {
-    use rusqlite::types::Value as Sql;
+fn stored_as_bound(f: &Field, v: &sea_query::Value) -> Option<db::SqlValue> {
+    use db::SqlValue as Sql;
     use sea_query::Value as Q;
     let text_column = crate::schema::ddl::declared_type(&f.kind) == "TEXT";
     match v {
@@ -486,7 +481,7 @@ fn returning_all(c: &Collection) -> sea_query::ReturningClause {
 /// Updates the given columns of a record and returns it as stored (`UPDATE … RETURNING`), or
 /// `None` when no such record exists. With no columns to change, the record is read as it is.
 pub fn update(
-    conn: &Connection,
+    conn: &Conn,
     c: &Collection,
     id: &str,
     values: &Map<String, Value>,
@@ -504,7 +499,7 @@ pub fn update(
         }
         q.and_where(Expr::col(col("id")).eq(id));
         q.returning(returning_all(c));
-        q.build_rusqlite(SqliteQueryBuilder).0
+        q.build(SqliteQueryBuilder).0
     });
     // SET values first, then the id of the WHERE, as the text was built.
     vals.push(id.into());
@@ -513,7 +508,7 @@ pub fn update(
         .next())
 }
 
-pub fn delete(conn: &Connection, c: &Collection, id: &str) -> Result<usize, DbError> {
+pub fn delete(conn: &Conn, c: &Collection, id: &str) -> Result<usize, DbError> {
     let q = Query::delete()
         .from_table(col(&c.name))
         .and_where(Expr::col(col("id")).eq(id))
@@ -547,7 +542,7 @@ mod tests {
     use crate::records::cast::cast_input;
 
     /// Every kind of field, so each column affinity is covered.
-    fn kitchen_sink() -> (Connection, Collection) {
+    fn kitchen_sink() -> (Conn, Collection) {
         let (mut c, errs) = Collection::from_json(&json!({
             "name": "sink", "type": "base",
             "fields": [
@@ -569,7 +564,7 @@ mod tests {
         .expect("collection");
         assert!(errs.is_empty(), "{errs:?}");
         c.normalize();
-        let conn = Connection::open_in_memory().expect("sqlite");
+        let conn = Conn::open_in_memory().expect("sqlite");
         for sql in crate::schema::ddl::create_statements(&c).expect("ddl") {
             conn.execute_batch(&sql).expect("create table");
         }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::Connection;
+use crate::db::Conn;
 use serde_json::{Map, Value};
 
 use super::{Action, Change, Record, cast_input, modifiers};
@@ -76,7 +76,7 @@ impl Caller {
 /// A write in progress: the writer's connection, the schema it runs against, and the changes
 /// made so far (published to realtime after commit).
 pub struct Tx<'a> {
-    pub conn: &'a Connection,
+    pub conn: &'a Conn,
     pub registry: &'a Registry,
     pub changes: Vec<Change>,
     /// Stored names of files uploaded with this request (the only new names file fields
@@ -92,7 +92,7 @@ pub struct Tx<'a> {
 }
 
 impl<'a> Tx<'a> {
-    pub fn new(conn: &'a Connection, registry: &'a Registry) -> Tx<'a> {
+    pub fn new(conn: &'a Conn, registry: &'a Registry) -> Tx<'a> {
         Tx {
             conn,
             registry,
@@ -237,7 +237,7 @@ pub struct ListQuery<'a> {
 
 /// Lists records the caller may see: the list rule is ANDed into the filter.
 pub fn list(
-    conn: &Connection,
+    conn: &Conn,
     registry: &Registry,
     c: &Collection,
     caller: &Caller,
@@ -292,7 +292,7 @@ pub fn list(
 
 /// Reads one record the caller may view (404 when the rule fails).
 pub fn view(
-    conn: &Connection,
+    conn: &Conn,
     registry: &Registry,
     c: &Collection,
     caller: &Caller,
@@ -308,7 +308,7 @@ pub fn view(
 /// The first record whose `field` equals `value` among those the caller may list (the list
 /// rule applies; hidden fields only for superusers, as in client filters).
 pub fn first_by(
-    conn: &Connection,
+    conn: &Conn,
     registry: &Registry,
     c: &Collection,
     caller: &Caller,
@@ -338,7 +338,7 @@ pub fn first_by(
 /// Reads one record if `rule` (any rule of the collection, e.g. its manageRule) lets the
 /// caller see it.
 pub fn view_with_rule(
-    conn: &Connection,
+    conn: &Conn,
     registry: &Registry,
     c: &Collection,
     rule: &Option<String>,
@@ -551,7 +551,7 @@ pub fn insert_prepared(
 /// their zero value), evaluated on those values as a one-row subquery standing in for the
 /// table: for when the row itself cannot be inserted.
 fn create_rule_passes_on_values(
-    conn: &Connection,
+    conn: &Conn,
     registry: &Registry,
     c: &Collection,
     caller: &Caller,
@@ -631,7 +631,7 @@ pub fn update(
 /// caller learns nothing about which ids exist. Everything that reads the stored record for an
 /// update (the old-password check included) runs after this.
 pub fn check_update(
-    conn: &Connection,
+    conn: &Conn,
     registry: &Registry,
     c: &Collection,
     caller: &Caller,
@@ -654,7 +654,7 @@ pub fn check_update(
 
 /// Checks that every relation id in `values` points to an existing record.
 fn check_relations(
-    conn: &Connection,
+    conn: &Conn,
     registry: &Registry,
     c: &Collection,
     values: &Map<String, Value>,
@@ -711,7 +711,7 @@ fn check_relations(
 /// left with an empty `cascadeDelete` relation is deleted too (recursively), and a record left
 /// with an empty *required* relation blocks the delete.
 fn cascade(
-    conn: &Connection,
+    conn: &Conn,
     registry: &Registry,
     c: &Collection,
     id: &str,

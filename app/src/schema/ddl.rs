@@ -204,8 +204,8 @@ pub fn diff_statements(old: &Collection, new: &Collection) -> Result<Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::{self, Conn};
     use crate::schema::collection::Collection;
-    use rusqlite::Connection;
     use serde_json::json;
 
     fn coll(v: serde_json::Value) -> Collection {
@@ -215,20 +215,27 @@ mod tests {
         c
     }
 
-    fn run(conn: &Connection, stmts: &[String]) {
+    /// Every row of `sql`, decoded as `T` (a value or a tuple).
+    fn rows<T: sea_orm::TryGetableMany>(conn: &Conn, sql: &str) -> Vec<T> {
+        db::query_sql(conn, sql, vec![], |r| Ok(r.try_get_many_by_index::<T>()?))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    fn first<T: sea_orm::TryGetableMany>(conn: &Conn, sql: &str) -> T {
+        rows(conn, sql).into_iter().next().expect("a row")
+    }
+
+    fn run(conn: &Conn, stmts: &[String]) {
         for s in stmts {
             conn.execute_batch(s).unwrap_or_else(|e| panic!("{s}: {e}"));
         }
     }
 
-    fn columns(conn: &Connection, t: &str) -> Vec<(String, String)> {
-        let mut s = conn
-            .prepare(&format!("SELECT name, type FROM pragma_table_info('{t}')"))
-            .unwrap();
-        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+    fn columns(conn: &Conn, t: &str) -> Vec<(String, String)> {
+        rows(
+            conn,
+            &format!("SELECT name, type FROM pragma_table_info('{t}')"),
+        )
     }
 
     #[test]
@@ -241,7 +248,7 @@ mod tests {
             {"name":"f1","type":"file"},{"name":"f2","type":"file","maxSelect":3},
             {"name":"r1","type":"relation","collectionId":"x"},{"name":"r2","type":"relation","collectionId":"x","maxSelect":5},
             {"name":"j","type":"json"},{"name":"p","type":"password"},{"name":"g","type":"geoPoint"}]}));
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = Conn::open_in_memory().unwrap();
         run(&conn, &create_statements(&c).unwrap());
         let cols = columns(&conn, "all");
         let ty = |n: &str| cols.iter().find(|(c, _)| c == n).unwrap().1.clone();
@@ -254,13 +261,10 @@ mod tests {
         assert_eq!(ty("r2"), "JSON");
         assert_eq!(ty("j"), "JSON");
         assert_eq!(ty("g"), "JSON");
-        conn.execute("INSERT INTO `all` (t) VALUES ('x')", [])
+        conn.execute_batch("INSERT INTO `all` (t) VALUES ('x')")
             .unwrap();
-        let (id, n, b, s2, g): (String, i64, bool, String, String) = conn
-            .query_row("SELECT id, n, b, s2, g FROM `all`", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .unwrap();
+        let (id, n, b, s2, g): (String, i64, bool, String, String) =
+            first(&conn, "SELECT id, n, b, s2, g FROM `all`");
         assert_eq!(id.len(), 15);
         assert_eq!((n, b, s2.as_str()), (0, false, "[]"));
         assert_eq!(g, r#"{"lon":0,"lat":0}"#);
@@ -272,34 +276,25 @@ mod tests {
             json!({"name":"p","fields":[{"name":"title","type":"text"},{"name":"gone","type":"text"}],
             "indexes":["CREATE INDEX idx_title ON p (title)"]}),
         );
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = Conn::open_in_memory().unwrap();
         run(&conn, &create_statements(&v1).unwrap());
-        conn.execute(
-            "INSERT INTO p (id, title, gone) VALUES ('a', 'hello', 'x')",
-            [],
-        )
-        .unwrap();
+        conn.execute_batch("INSERT INTO p (id, title, gone) VALUES ('a', 'hello', 'x')")
+            .unwrap();
         let title_id = v1.field("title").unwrap().id.clone();
         let v2 = coll(json!({"id": v1.id, "name":"posts","fields":[
             {"id": title_id, "name":"headline","type":"text"},
             {"name":"views","type":"number"}],
             "indexes":["CREATE INDEX idx_title ON posts (headline)"]}));
         run(&conn, &diff_statements(&v1, &v2).unwrap());
-        let (h, views): (String, i64) = conn
-            .query_row("SELECT headline, views FROM posts WHERE id='a'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
+        let (h, views): (String, i64) =
+            first(&conn, "SELECT headline, views FROM posts WHERE id='a'");
         assert_eq!((h.as_str(), views), ("hello", 0));
         let names: Vec<String> = columns(&conn, "posts").into_iter().map(|c| c.0).collect();
         assert!(!names.contains(&"gone".to_string()));
-        let idx: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type='index' AND name='idx_title' AND tbl_name='posts'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let idx: i64 = first(
+            &conn,
+            "SELECT count(*) FROM sqlite_master WHERE type='index' AND name='idx_title' AND tbl_name='posts'",
+        );
         assert_eq!(idx, 1);
     }
 
@@ -308,15 +303,16 @@ mod tests {
         let c = coll(
             json!({"name":"ev","fields":[{"name":"created","type":"autodate","onCreate":true}]}),
         );
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = Conn::open_in_memory().unwrap();
         run(&conn, &create_statements(&c).unwrap());
-        let plan: String = conn
-            .query_row(
-                "EXPLAIN QUERY PLAN SELECT id FROM ev ORDER BY created DESC LIMIT 30",
-                [],
-                |r| r.get(3),
-            )
-            .unwrap();
+        let plan: String = db::query_sql(
+            &conn,
+            "EXPLAIN QUERY PLAN SELECT id FROM ev ORDER BY created DESC LIMIT 30",
+            vec![],
+            |r| Ok(r.try_get_by_index::<String>(3)?),
+        )
+        .unwrap()
+        .remove(0);
         assert!(plan.contains("USING INDEX"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
@@ -326,9 +322,9 @@ mod tests {
         let v1 = coll(
             json!({"name":"s","fields":[{"name":"a","type":"text"},{"name":"b","type":"text"}]}),
         );
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = Conn::open_in_memory().unwrap();
         run(&conn, &create_statements(&v1).unwrap());
-        conn.execute("INSERT INTO s (id, a, b) VALUES ('r', 'A', 'B')", [])
+        conn.execute_batch("INSERT INTO s (id, a, b) VALUES ('r', 'A', 'B')")
             .unwrap();
         let (ida, idb) = (
             v1.field("a").unwrap().id.clone(),
@@ -337,9 +333,7 @@ mod tests {
         let v2 = coll(json!({"id": v1.id, "name":"s","fields":[
             {"id": ida, "name":"b","type":"text"},{"id": idb, "name":"a","type":"text"}]}));
         run(&conn, &diff_statements(&v1, &v2).unwrap());
-        let (a, b): (String, String) = conn
-            .query_row("SELECT a, b FROM s", [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap();
+        let (a, b): (String, String) = first(&conn, "SELECT a, b FROM s");
         assert_eq!((a.as_str(), b.as_str()), ("B", "A"));
     }
 
@@ -347,27 +341,19 @@ mod tests {
     fn single_to_multiple_converts_values() {
         let v1 =
             coll(json!({"name":"m","fields":[{"name":"tags","type":"select","values":["x","y"]}]}));
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = Conn::open_in_memory().unwrap();
         run(&conn, &create_statements(&v1).unwrap());
-        conn.execute("INSERT INTO m (id, tags) VALUES ('1', 'x'), ('2', '')", [])
+        conn.execute_batch("INSERT INTO m (id, tags) VALUES ('1', 'x'), ('2', '')")
             .unwrap();
         let fid = v1.field("tags").unwrap().id.clone();
         let v2 = coll(
             json!({"id": v1.id, "name":"m","fields":[{"id": fid, "name":"tags","type":"select","values":["x","y"],"maxSelect":2}]}),
         );
         run(&conn, &diff_statements(&v1, &v2).unwrap());
-        let vals: Vec<String> = conn
-            .prepare("SELECT tags FROM m ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let vals: Vec<String> = rows(&conn, "SELECT tags FROM m ORDER BY id");
         assert_eq!(vals, vec![r#"["x"]"#.to_string(), "[]".to_string()]);
         run(&conn, &diff_statements(&v2, &v1).unwrap());
-        let v: String = conn
-            .query_row("SELECT tags FROM m WHERE id='1'", [], |r| r.get(0))
-            .unwrap();
+        let v: String = first(&conn, "SELECT tags FROM m WHERE id='1'");
         assert_eq!(v, "x");
     }
 }

@@ -2,7 +2,7 @@
 //! added, removed, renamed and changed (matched by field id, as the DDL diff matches them),
 //! rules and indexes that change, and how many records hold data in the fields that would go.
 
-use rusqlite::Connection;
+use crate::db::Conn;
 use sea_query::{Alias, Expr, ExprTrait, Func, Query};
 
 use super::{Collection, SchemaError};
@@ -11,7 +11,7 @@ use crate::db;
 /// Describes the change from `old` to `new`, counting lost values on `conn` (where the table
 /// is still as `old` has it).
 pub fn describe(
-    conn: &Connection,
+    conn: &Conn,
     old: &Collection,
     new: &Collection,
 ) -> Result<ferrobase_plugin::SchemaDiff, SchemaError> {
@@ -50,7 +50,7 @@ pub fn describe(
             .and_where(Expr::col(Alias::new(&o.name)).ne(""))
             .and_where(Expr::col(Alias::new(&o.name)).ne("[]"))
             .to_owned();
-        let n = db::query_rows(conn, &q, |r| r.get::<_, i64>(0))?
+        let n = db::query_rows(conn, &q, |r| Ok(r.try_get_by_index::<i64>(0)?))?
             .into_iter()
             .next()
             .unwrap_or(0);

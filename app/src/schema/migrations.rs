@@ -12,11 +12,12 @@
 
 use std::path::{Path, PathBuf};
 
-use sea_query::{Alias, ExprTrait, Query};
+use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 
 use super::{CollectionStore, SchemaError};
-use crate::db::{self, Db, DbError};
+use crate::db::entities::migration;
+use crate::db::{Db, DbError};
 
 /// Errors of migration files.
 #[derive(Debug, thiserror::Error)]
@@ -148,13 +149,13 @@ pub fn read_dir(dir: &Path) -> Result<Vec<MigrationFile>, MigrationError> {
 /// Names of the applied migrations, oldest first.
 pub async fn applied(db: &Db) -> Result<Vec<String>, DbError> {
     db.read(|conn| {
-        let q = Query::select()
-            .column(Alias::new("file"))
-            .from(Alias::new("_migrations"))
-            .order_by(Alias::new("applied"), sea_query::Order::Asc)
-            .order_by(Alias::new("file"), sea_query::Order::Asc)
-            .to_owned();
-        db::query_rows(conn, &q, |r| r.get::<_, String>(0))
+        Ok(migration::Entity::find()
+            .select_only()
+            .column(migration::Column::File)
+            .order_by_asc(migration::Column::Applied)
+            .order_by_asc(migration::Column::File)
+            .into_tuple::<String>()
+            .all(conn)?)
     })
     .await
 }
@@ -226,11 +227,7 @@ pub async fn history_sync(db: &Db, dir: &Path) -> Result<usize, MigrationError> 
     let count = stale.len();
     db.write(move |conn| {
         for file in stale {
-            let q = Query::delete()
-                .from_table(Alias::new("_migrations"))
-                .and_where(sea_query::Expr::col(Alias::new("file")).eq(file))
-                .to_owned();
-            db::execute(conn, &q)?;
+            migration::Entity::delete_by_id(file).exec(conn)?;
         }
         Ok::<_, DbError>(())
     })
@@ -287,12 +284,11 @@ pub async fn snapshot(
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     db.write(move |conn| {
-        let q = Query::insert()
-            .into_table(Alias::new("_migrations"))
-            .columns([Alias::new("file"), Alias::new("applied")])
-            .values_panic([name.into(), chrono::Utc::now().timestamp_micros().into()])
-            .to_owned();
-        db::execute(conn, &q)?;
+        migration::Entity::insert(migration::ActiveModel {
+            file: Set(name),
+            applied: Set(chrono::Utc::now().timestamp_micros()),
+        })
+        .exec_without_returning(conn)?;
         Ok::<_, DbError>(())
     })
     .await?;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use rusqlite::Connection;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use serde_json::Value;
 
@@ -13,7 +13,8 @@ use super::collection::{Collection, CollectionType};
 use super::field::FieldKind;
 use super::index::IndexDef;
 use super::{SchemaError, ddl, ids};
-use crate::db::{self, Db, DbError};
+use crate::db::entities::{collection, migration};
+use crate::db::{self, Conn, Db, DbError};
 use crate::validation::{ValidationErrors, msg};
 
 /// An immutable snapshot of all collections, swapped whole after each committed change.
@@ -107,90 +108,49 @@ impl Protection {
     }
 }
 
-const COLLECTIONS: &str = "_collections";
-
 fn col(name: &str) -> Alias {
     Alias::new(name)
 }
 
-/// Parses one `_collections` row.
-fn collection_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Collection, String>> {
-    // Text or blob (PocketBase writes some JSON columns as blobs).
-    let text = |i: usize| -> rusqlite::Result<String> {
-        Ok(match row.get_ref(i)? {
-            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                String::from_utf8_lossy(t).into_owned()
-            }
-            rusqlite::types::ValueRef::Integer(n) => n.to_string(),
-            _ => String::new(),
-        })
-    };
-    let fields: Value = serde_json::from_str(&text(4)?).unwrap_or(Value::Array(vec![]));
-    let indexes: Value = serde_json::from_str(&text(5)?).unwrap_or(Value::Array(vec![]));
+/// Reads one `_collections` row into a collection.
+fn collection_from_model(row: collection::Model) -> Result<Collection, String> {
+    let fields: Value = serde_json::from_str(&row.fields.0).unwrap_or(Value::Array(vec![]));
+    let indexes: Value = serde_json::from_str(&row.indexes.0).unwrap_or(Value::Array(vec![]));
     let options: Value =
-        serde_json::from_str(&text(11)?).unwrap_or(Value::Object(Default::default()));
+        serde_json::from_str(&row.options.0).unwrap_or(Value::Object(Default::default()));
+    let rule = |r: Option<String>| r.map(Value::String).unwrap_or(Value::Null);
     let mut obj = serde_json::Map::new();
-    obj.insert("id".into(), Value::String(text(0)?));
-    obj.insert("system".into(), Value::Bool(row.get::<_, bool>(1)?));
-    obj.insert("type".into(), Value::String(text(2)?));
-    obj.insert("name".into(), Value::String(text(3)?));
+    obj.insert("id".into(), Value::String(row.id));
+    obj.insert("system".into(), Value::Bool(row.system));
+    obj.insert("type".into(), Value::String(row.kind));
+    obj.insert("name".into(), Value::String(row.name));
     obj.insert("fields".into(), fields);
     obj.insert("indexes".into(), indexes);
-    for (i, key) in [
-        (6, "listRule"),
-        (7, "viewRule"),
-        (8, "createRule"),
-        (9, "updateRule"),
-        (10, "deleteRule"),
-    ] {
-        obj.insert(
-            key.into(),
-            row.get::<_, Option<String>>(i)?
-                .map(Value::String)
-                .unwrap_or(Value::Null),
-        );
-    }
-    obj.insert("created".into(), Value::String(text(12)?));
-    obj.insert("updated".into(), Value::String(text(13)?));
+    obj.insert("listRule".into(), rule(row.list_rule));
+    obj.insert("viewRule".into(), rule(row.view_rule));
+    obj.insert("createRule".into(), rule(row.create_rule));
+    obj.insert("updateRule".into(), rule(row.update_rule));
+    obj.insert("deleteRule".into(), rule(row.delete_rule));
+    obj.insert("created".into(), Value::String(row.created));
+    obj.insert("updated".into(), Value::String(row.updated));
     if let Value::Object(o) = options {
         for (k, v) in o {
             obj.entry(k).or_insert(v);
         }
     }
-    Ok(Collection::from_json(&Value::Object(obj))
+    Collection::from_json(&Value::Object(obj))
         .map(|(c, _)| c)
-        .map_err(|e| e.to_string()))
+        .map_err(|e| e.to_string())
 }
 
-/// Loads every collection (inside whatever transaction `conn` is in).
-pub fn load_all(conn: &Connection) -> Result<Vec<Collection>, DbError> {
-    let q = Query::select()
-        .columns(
-            [
-                "id",
-                "system",
-                "type",
-                "name",
-                "fields",
-                "indexes",
-                "listRule",
-                "viewRule",
-                "createRule",
-                "updateRule",
-                "deleteRule",
-                "options",
-                "created",
-                "updated",
-            ]
-            .map(col),
-        )
-        .from(col(COLLECTIONS))
-        .order_by(col("rowid"), sea_query::Order::Asc)
-        .to_owned();
-    let rows = db::query_rows(conn, &q, collection_from_row)?;
+/// Loads every collection (inside whatever transaction `conn` is in), in creation order.
+pub fn load_all(conn: &Conn) -> Result<Vec<Collection>, DbError> {
+    let rows = collection::Entity::find()
+        .order_by_asc(Expr::col(col("rowid")))
+        .all(conn)?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        match r {
+        match collection_from_model(r) {
             Ok(c) => out.push(c),
             Err(e) => tracing::error!(error = %e, "skipping an unreadable _collections row"),
         }
@@ -199,69 +159,68 @@ pub fn load_all(conn: &Connection) -> Result<Vec<Collection>, DbError> {
 }
 
 /// Writes (inserts or replaces) the `_collections` row of `c`.
-fn upsert_row(conn: &Connection, c: &Collection) -> Result<(), DbError> {
-    let json = |v: &Value| v.to_string();
+fn upsert_row(conn: &Conn, c: &Collection) -> Result<(), DbError> {
+    use collection::Column as C;
+    let json = |v: &Value| db::entities::Text(v.to_string());
     let fields = Value::Array(c.fields.iter().map(|f| f.to_json()).collect());
-    let q = Query::insert()
-        .into_table(col(COLLECTIONS))
-        .columns(
-            [
-                "id",
-                "system",
-                "type",
-                "name",
-                "fields",
-                "indexes",
-                "listRule",
-                "viewRule",
-                "createRule",
-                "updateRule",
-                "deleteRule",
-                "options",
-                "created",
-                "updated",
-            ]
-            .map(col),
-        )
-        .values_panic([
-            c.id.clone().into(),
-            c.system.into(),
-            c.kind.as_str().into(),
-            c.name.clone().into(),
-            json(&fields).into(),
-            json(&serde_json::json!(c.indexes)).into(),
-            c.rules.list.clone().into(),
-            c.rules.view.clone().into(),
-            c.rules.create.clone().into(),
-            c.rules.update.clone().into(),
-            c.rules.delete.clone().into(),
-            json(&c.options_json()).into(),
-            c.created.clone().into(),
-            c.updated.clone().into(),
-        ])
+    let row = collection::ActiveModel {
+        id: Set(c.id.clone()),
+        system: Set(c.system),
+        kind: Set(c.kind.as_str().to_owned()),
+        name: Set(c.name.clone()),
+        fields: Set(json(&fields)),
+        indexes: Set(json(&serde_json::json!(c.indexes))),
+        list_rule: Set(c.rules.list.clone()),
+        view_rule: Set(c.rules.view.clone()),
+        create_rule: Set(c.rules.create.clone()),
+        update_rule: Set(c.rules.update.clone()),
+        delete_rule: Set(c.rules.delete.clone()),
+        options: Set(json(&c.options_json())),
+        created: Set(c.created.clone()),
+        updated: Set(c.updated.clone()),
+    };
+    collection::Entity::insert(row)
         .on_conflict(
-            OnConflict::column(col("id"))
-                .update_columns(
-                    [
-                        "system",
-                        "type",
-                        "name",
-                        "fields",
-                        "indexes",
-                        "listRule",
-                        "viewRule",
-                        "createRule",
-                        "updateRule",
-                        "deleteRule",
-                        "options",
-                        "updated",
-                    ]
-                    .map(col),
-                )
+            OnConflict::column(C::Id)
+                .update_columns([
+                    C::System,
+                    C::Kind,
+                    C::Name,
+                    C::Fields,
+                    C::Indexes,
+                    C::ListRule,
+                    C::ViewRule,
+                    C::CreateRule,
+                    C::UpdateRule,
+                    C::DeleteRule,
+                    C::Options,
+                    C::Updated,
+                ])
                 .to_owned(),
         )
-        .to_owned();
-    db::execute(conn, &q)?;
+        .exec_without_returning(conn)?;
+    Ok(())
+}
+
+/// Deletes the `_collections` row of the collection `id`.
+fn delete_row(conn: &Conn, id: &str) -> Result<(), DbError> {
+    collection::Entity::delete_many()
+        .filter(collection::Column::Id.eq(id))
+        .exec(conn)?;
+    Ok(())
+}
+
+/// Records (or, with `applied` false, forgets) a migration file in `_migrations`.
+fn set_migration(conn: &Conn, file: String, applied: bool) -> Result<(), DbError> {
+    if applied {
+        migration::Entity::insert(migration::ActiveModel {
+            file: Set(file),
+            applied: Set(chrono::Utc::now().timestamp_micros()),
+        })
+        .exec_without_returning(conn)?;
+    } else {
+        migration::Entity::delete_by_id(file).exec(conn)?;
+    }
     Ok(())
 }
 
@@ -271,13 +230,13 @@ fn name_regex() -> &'static regex::Regex {
 }
 
 /// Names of tables in the database that are not collections (system tables, SQLite's own).
-fn internal_tables(conn: &Connection, collections: &[Collection]) -> Result<Vec<String>, DbError> {
+fn internal_tables(conn: &Conn, collections: &[Collection]) -> Result<Vec<String>, DbError> {
     let q = Query::select()
         .column(col("name"))
         .from(col("sqlite_master"))
         .and_where(Expr::col(col("type")).is_in(["table", "view"]))
         .to_owned();
-    let names = db::query_rows(conn, &q, |r| r.get::<_, String>(0))?;
+    let names = db::query_rows(conn, &q, |r| Ok(r.try_get_by_index::<String>(0)?))?;
     Ok(names
         .into_iter()
         .filter(|n| !collections.iter().any(|c| c.name.eq_ignore_ascii_case(n)))
@@ -324,7 +283,7 @@ pub fn check_rule(registry: &Registry, c: &Collection, rule: &str) -> Option<Str
 /// Checks a normalised collection against the others. `old` is the stored version when
 /// updating.
 pub fn validate(
-    conn: &Connection,
+    conn: &Conn,
     c: &Collection,
     old: Option<&Collection>,
     all: &[Collection],
@@ -630,7 +589,7 @@ impl CollectionStore {
     /// commit.
     async fn change<T, F>(&self, change: F) -> Result<T, SchemaError>
     where
-        F: FnOnce(&Connection, &[Collection]) -> Result<T, SchemaError> + Send + 'static,
+        F: FnOnce(&Conn, &[Collection]) -> Result<T, SchemaError> + Send + 'static,
         T: Send + 'static,
     {
         let version = self.version.clone();
@@ -753,20 +712,7 @@ impl CollectionStore {
                 all = load_all(conn)?;
             }
             if let Some((file, applied)) = record {
-                if applied {
-                    let q = Query::insert()
-                        .into_table(col("_migrations"))
-                        .columns([col("file"), col("applied")])
-                        .values_panic([file.into(), chrono::Utc::now().timestamp_micros().into()])
-                        .to_owned();
-                    db::execute(conn, &q)?;
-                } else {
-                    let q = Query::delete()
-                        .from_table(col("_migrations"))
-                        .and_where(Expr::col(col("file")).eq(file))
-                        .to_owned();
-                    db::execute(conn, &q)?;
-                }
+                set_migration(conn, file, applied)?;
             }
             Ok(())
         })
@@ -934,11 +880,7 @@ impl CollectionStore {
                     .filter(|c| !prot.owned.contains_key(&c.id))
                 {
                     db::execute_ddl(conn, &ddl::drop_statement(&c.name))?;
-                    let q = Query::delete()
-                        .from_table(col(COLLECTIONS))
-                        .and_where(Expr::col(col("id")).eq(c.id.clone()))
-                        .to_owned();
-                    db::execute(conn, &q)?;
+                    delete_row(conn, &c.id)?;
                 }
             }
             Ok(())
@@ -1021,14 +963,9 @@ impl CollectionStore {
 
 /// Records an automigrate file as applied, in the transaction of the change it describes
 /// (the change is already in the database, so replaying the file must not run it again).
-fn record_migration(conn: &Connection, file: Option<String>) -> Result<(), SchemaError> {
+fn record_migration(conn: &Conn, file: Option<String>) -> Result<(), SchemaError> {
     if let Some(file) = file {
-        let q = Query::insert()
-            .into_table(col("_migrations"))
-            .columns([col("file"), col("applied")])
-            .values_panic([file.into(), chrono::Utc::now().timestamp_micros().into()])
-            .to_owned();
-        db::execute(conn, &q)?;
+        set_migration(conn, file, true)?;
     }
     Ok(())
 }
@@ -1038,11 +975,7 @@ fn op(action: &str, c: &Collection) -> Value {
     serde_json::json!({"action": action, "collection": c.to_json()})
 }
 
-fn create_in(
-    conn: &Connection,
-    all: &[Collection],
-    input: &Value,
-) -> Result<Collection, SchemaError> {
+fn create_in(conn: &Conn, all: &[Collection], input: &Value) -> Result<Collection, SchemaError> {
     let (mut c, read_errs) = Collection::from_json(input)?;
     c.system = false;
     c.normalize();
@@ -1067,7 +1000,7 @@ fn create_in(
 }
 
 fn update_in(
-    conn: &Connection,
+    conn: &Conn,
     all: &[Collection],
     key: &str,
     patch: &Value,
@@ -1110,7 +1043,7 @@ fn update_in(
 }
 
 fn delete_in(
-    conn: &Connection,
+    conn: &Conn,
     all: &[Collection],
     key: &str,
     prot: &Protection,
@@ -1131,11 +1064,7 @@ fn delete_in(
         )));
     }
     db::execute_ddl(conn, &ddl::drop_statement(&c.name))?;
-    let q = Query::delete()
-        .from_table(col(COLLECTIONS))
-        .and_where(Expr::col(col("id")).eq(c.id.clone()))
-        .to_owned();
-    db::execute(conn, &q)?;
+    delete_row(conn, &c.id)?;
     Ok(c.clone())
 }
 
