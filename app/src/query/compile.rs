@@ -311,8 +311,22 @@ impl<'a> Compiler<'a> {
                 };
             if rest.is_empty() {
                 return Ok(match modifier {
+                    // PocketBase's normalisation: a value that is not a JSON array counts as
+                    // one item (none when empty). Without it SQLite can fail the whole query
+                    // with "malformed JSON": from `tags = 'a'` in the same filter it
+                    // substitutes 'a' for the column (constant propagation).
                     Some(Modifier::Length) if is_multi_json(&f.kind) => Side::Scalar(
-                        Frag::join(&[&column], &["json_array_length(", ")"]),
+                        Frag::join(
+                            &[&column, &column, &column, &column, &column],
+                            &[
+                                "json_array_length(CASE WHEN json_valid(",
+                                ") THEN ",
+                                " ELSE (CASE WHEN ",
+                                " = '' OR ",
+                                " IS NULL THEN json_array() ELSE json_array(",
+                                ") END) END)",
+                            ],
+                        ),
                         Kind::Unknown,
                     ),
                     Some(Modifier::Each) if is_multi_json(&f.kind) => {
