@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     c.normalize();
-    let conn = rusqlite::Connection::open_in_memory().expect("sqlite");
+    let conn = ferrobase::db::Conn::open_in_memory().expect("sqlite");
     match ferrobase::schema::store::validate(&conn, &c, None, &[]) {
         Ok(e) if e.is_empty() => {}
         _ => return,

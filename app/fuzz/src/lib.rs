@@ -5,11 +5,11 @@
 
 use ferrobase::query::compile::{Env, Frag, RequestInfo};
 use ferrobase::schema::{Collection, Registry};
-use rusqlite::Connection;
+use ferrobase::db::Conn;
 use serde_json::json;
 
 pub struct World {
-    pub conn: Connection,
+    pub conn: Conn,
     pub registry: Registry,
 }
 
@@ -32,7 +32,7 @@ pub fn world() -> World {
         {"name": "when", "type": "date"}, {"name": "flag", "type": "bool"}]}));
     let comments = coll(json!({"name": "comments", "listRule": "", "fields": [
         {"name": "msg", "type": "text"}, {"name": "post", "type": "relation", "collectionId": posts.id}]}));
-    let conn = Connection::open_in_memory().expect("sqlite");
+    let conn = Conn::open_in_memory().expect("sqlite");
     for c in [&users, &posts, &comments] {
         for s in ferrobase::schema::ddl::create_statements(c).expect("ddl") {
             conn.execute_batch(&s).expect("create");
