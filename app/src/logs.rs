@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Iterable, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
@@ -151,20 +151,40 @@ fn log_id() -> String {
     id
 }
 
-/// Rows per `INSERT` of the log writer: a batch goes in as few multi-row statements.
-const ROWS_PER_INSERT: usize = 100;
+/// The log insert's SQL: one row, every column of the `_logs` entity in [`log::Column`]'s
+/// order, built by sea-query once and then run through SeaORM's cached query path.
+///
+/// Measured (`docs/performance.md`, 2026-12-07): SeaORM's `insert_many(..).exec(..)` builds
+/// the statement text anew and prepares it uncached on every batch (its `execute` bypasses the
+/// statement cache); that cost a third as much CPU as the record inserts the logs describe.
+fn insert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        Query::insert()
+            .into_table(log::Entity)
+            .columns(log::Column::iter())
+            .values_panic(log::Column::iter().map(|_| Expr::val(0)))
+            .build(sea_query::SqliteQueryBuilder)
+            .0
+    })
+}
 
-/// Writes a batch of entries (inside the caller's transaction).
+/// Writes a batch of entries (inside the caller's transaction): each is an `ActiveModel`,
+/// whose values are bound in column order to [`insert_sql`].
 fn insert_all(conn: &Conn, entries: &[Entry]) -> Result<(), DbError> {
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
-        log::Entity::insert_many(chunk.iter().map(|e| log::ActiveModel {
+    for e in entries {
+        let row = log::ActiveModel {
             id: Set(log_id()),
             level: Set(e.level),
             message: Set(e.message.clone()),
             data: Set(Text(data_json(e))),
             created: Set(e.created.clone()),
-        }))
-        .exec_without_returning(conn)?;
+        };
+        let values = log::Column::iter()
+            .map(|c| row.get(c).into_value())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| DbError::Internal("a log entry left a column unset".into()))?;
+        db::execute_sql(conn, insert_sql(), values)?;
     }
     Ok(())
 }

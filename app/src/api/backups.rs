@@ -181,6 +181,12 @@ async fn upload(
                     .await
                     .map_err(BackupError::from)?;
             }
+            // A tokio file finishes its last write on a blocking thread after `write_all`
+            // returns; without this flush the check below could read a partial file (a
+            // flaky "not a zip archive" under load).
+            tokio::io::AsyncWriteExt::flush(&mut out)
+                .await
+                .map_err(BackupError::from)?;
             Ok(())
         }
         .await;
