@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Iterable, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Iterable, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
 use serde_json::{Map, Value, json};
