@@ -154,9 +154,10 @@ fn log_id() -> String {
 /// The log insert's SQL: one row, every column of the `_logs` entity in [`log::Column`]'s
 /// order, built by sea-query once and then run through SeaORM's cached query path.
 ///
-/// Measured (`docs/performance.md`, 2026-12-07): SeaORM's `insert_many(..).exec(..)` builds
-/// the statement text anew and prepares it uncached on every batch (its `execute` bypasses the
-/// statement cache); that cost a third as much CPU as the record inserts the logs describe.
+/// Profiled on a create run (`docs/performance.md`, 2026-12-07): SeaORM's
+/// `insert_many(..).exec(..)` built the statement text anew and prepared it uncached on every
+/// batch (its `execute` bypasses the statement cache), and cost about 44 % as much of the
+/// writer's CPU as the record inserts the logs describe.
 fn insert_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
