@@ -104,7 +104,8 @@ impl DbError {
 ///
 /// Beside it the writer keeps `raw`, a second `rusqlite::Connection` value on the same SQLite
 /// handle, for what SeaORM has no API for: its own transaction control (`BEGIN IMMEDIATE`,
-/// one savepoint per job, with cached statements), `total_changes()` and `is_autocommit()`.
+/// one savepoint per job, with cached statements), `total_changes()` and `is_autocommit()`,
+/// and the record reads of [`scan_sql`] (rows read in place; why is said there).
 /// It is private to this module and used only on the thread that owns the connection, between
 /// SeaORM calls.
 pub struct Conn {
@@ -128,7 +129,8 @@ impl Conn {
         // `orm`, which does. Both are used only by the thread that owns this `Conn`, one call
         // at a time (the handle is opened `NO_MUTEX` and is never shared across threads).
         let raw = unsafe { rusqlite::Connection::from_handle(conn.handle())? };
-        raw.set_prepared_statement_cache_capacity(16);
+        // Record reads (`scan_sql`) are cached here, one statement per collection and query shape.
+        raw.set_prepared_statement_cache_capacity(256);
         let orm: DatabaseConnection =
             DatabaseConnectionType::RusqliteSharedConnection(conn.into()).into();
         Ok(Conn { raw, orm })
@@ -812,13 +814,78 @@ pub fn query_rows_limit<T>(
     offset: u64,
     f: impl FnMut(&Row) -> Result<T, DbError>,
 ) -> Result<Vec<T>, DbError> {
+    let (sql, values) = build_limited(stmt, limit, offset);
+    run_select(conn, sql, values, f)
+}
+
+fn build_limited(
+    stmt: &sea_query::SelectStatement,
+    limit: u64,
+    offset: u64,
+) -> (String, Vec<sea_query::Value>) {
     let (mut sql, mut values) = stmt.build(SqliteQueryBuilder);
     sql.push_str(&format!(" LIMIT {limit}"));
     if offset > 0 {
         sql.push_str(" OFFSET ?");
         values.0.push(sea_query::Value::BigUnsigned(Some(offset)));
     }
-    run_select(conn, sql, values.0, f)
+    (sql, values.0)
+}
+
+/// One row of a [`scan_sql`] read: its columns as SQLite returned them, borrowed from the
+/// statement (no copy).
+pub struct ScanRow<'a>(&'a rusqlite::Row<'a>);
+
+impl ScanRow<'_> {
+    /// Column `i`, with the storage class SQLite returned it in.
+    pub fn value(&self, i: usize) -> Result<SqlValueRef<'_>, DbError> {
+        Ok(self.0.get_ref(i)?)
+    }
+}
+
+/// Runs a sea-query SELECT of records (SQL text built once and cached, as for [`query_sql`])
+/// and maps each row in place, through the handle's own statement cache (`raw`).
+///
+/// This is the one read path that does not go through SeaORM: SeaORM's rusqlite driver copies
+/// every row into an owned row (each column's value, and the column names) before handing it
+/// out, and a list page of records then paid for each value twice (SeaORM's copy, then the
+/// typed copy read from it). Measured in the same sitting against the pre-SeaORM build, that
+/// cost lists about 12 % of their throughput (`docs/performance.md`, issue #22); reading the
+/// columns borrowed here costs nothing beyond SQLite's own step. The statement is still built
+/// with sea-query and its values bound by `sea-query-rusqlite`, the binder SeaORM's driver
+/// uses, so a value binds the same on both paths.
+pub fn scan_sql<T>(
+    conn: &Conn,
+    sql: &str,
+    values: Vec<sea_query::Value>,
+    mut f: impl FnMut(ScanRow<'_>) -> Result<T, DbError>,
+) -> Result<Vec<T>, DbError> {
+    let values = sea_query_rusqlite::RusqliteValues(
+        values
+            .into_iter()
+            .map(sea_query_rusqlite::RusqliteValue)
+            .collect(),
+    );
+    let mut stmt = conn.raw.prepare_cached(sql)?;
+    let mut rows = stmt.query(&*values.as_params())?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(f(ScanRow(row))?);
+    }
+    Ok(out)
+}
+
+/// [`scan_sql`] for a sea-query SELECT built without `limit`/`offset`, with them added as
+/// [`query_rows_limit`] does.
+pub fn scan_rows_limit<T>(
+    conn: &Conn,
+    stmt: &sea_query::SelectStatement,
+    limit: u64,
+    offset: u64,
+    f: impl FnMut(ScanRow<'_>) -> Result<T, DbError>,
+) -> Result<Vec<T>, DbError> {
+    let (sql, values) = build_limited(stmt, limit, offset);
+    scan_sql(conn, &sql, values, f)
 }
 
 /// Runs SQL text (a statement built with sea-query once and cached, see

@@ -234,12 +234,10 @@ fn select_all(c: &Collection) -> sea_query::SelectStatement {
         .to_owned()
 }
 
-fn row_to_record(c: &Collection, row: &db::Row) -> Result<Record, DbError> {
+fn row_to_record(c: &Collection, row: db::ScanRow<'_>) -> Result<Record, DbError> {
     let mut data = Map::new();
     for (i, f) in c.fields.iter().enumerate() {
-        let numeric = matches!(f.kind, FieldKind::Number { .. } | FieldKind::Bool);
-        let v = db::sql_value(row, i, numeric)?;
-        data.insert(f.name.clone(), decode(f, ValueRef::from(&v)));
+        data.insert(f.name.clone(), decode(f, row.value(i)?));
     }
     Ok(Record {
         collection_id: c.id.clone(),
@@ -252,7 +250,7 @@ fn row_to_record(c: &Collection, row: &db::Row) -> Result<Record, DbError> {
 pub fn find_by_id(conn: &Conn, c: &Collection, id: &str) -> Result<Option<Record>, DbError> {
     let sql = format!("{} WHERE \"m\".\"id\" = ? LIMIT 1", select_prefix(c));
     Ok(
-        db::query_sql(conn, &sql, vec![id.into()], |r| row_to_record(c, r))?
+        db::scan_sql(conn, &sql, vec![id.into()], |r| row_to_record(c, r))?
             .into_iter()
             .next(),
     )
@@ -288,7 +286,7 @@ pub fn find_by_field(
     };
     let q = select_all(c).and_where(cond).to_owned();
     Ok(
-        db::query_rows_limit(conn, &q, 1, 0, |r| row_to_record(c, r))?
+        db::scan_rows_limit(conn, &q, 1, 0, |r| row_to_record(c, r))?
             .into_iter()
             .next(),
     )
@@ -328,7 +326,7 @@ pub fn list(
         };
         q.order_by_expr(o.clone().into_expr(), dir);
     }
-    let items = db::query_rows_limit(conn, &q, limit, offset, |r| row_to_record(c, r))?;
+    let items = db::scan_rows_limit(conn, &q, limit, offset, |r| row_to_record(c, r))?;
     let total = if count {
         let mut cq = Query::select();
         cq.expr(Expr::cust("COUNT(*)"))
@@ -354,7 +352,7 @@ pub fn find_where(
 ) -> Result<Vec<Record>, DbError> {
     // The limit is an integer literal, not bound (see `db::query_rows_limit`).
     let sql = format!("{} WHERE {} LIMIT {limit}", select_prefix(c), cond.sql);
-    db::query_sql(conn, &sql, cond.values, |r| row_to_record(c, r))
+    db::scan_sql(conn, &sql, cond.values, |r| row_to_record(c, r))
 }
 
 /// Which fields of `c` `values` sets, and their storage values in field order.
@@ -400,7 +398,7 @@ pub fn insert(conn: &Conn, c: &Collection, values: &Map<String, Value>) -> Resul
             .returning(returning_all(c));
         q.build(SqliteQueryBuilder).0
     });
-    db::query_sql(conn, &sql, vals, |r| row_to_record(c, r))?
+    db::scan_sql(conn, &sql, vals, |r| row_to_record(c, r))?
         .into_iter()
         .next()
         .ok_or_else(|| DbError::Internal("INSERT returned no row".into()))
@@ -503,7 +501,7 @@ pub fn update(
     });
     // SET values first, then the id of the WHERE, as the text was built.
     vals.push(id.into());
-    Ok(db::query_sql(conn, &sql, vals, |r| row_to_record(c, r))?
+    Ok(db::scan_sql(conn, &sql, vals, |r| row_to_record(c, r))?
         .into_iter()
         .next())
 }
