@@ -42,7 +42,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseConnectionType, DbBac
 use sea_query::SqliteQueryBuilder;
 use tokio::sync::oneshot;
 
-pub use value::{SqlValue, SqlValueRef, sql_value, value_ref_to_json};
+pub use value::{SqlValue, SqlValueRef, value_ref_to_json};
 
 /// A row of a query result (SeaORM's).
 pub type Row = sea_orm::QueryResult;
@@ -843,10 +843,12 @@ impl ScanRow<'_> {
     }
 }
 
-/// Runs a sea-query SELECT of records (SQL text built once and cached, as for [`query_sql`])
-/// and maps each row in place, through the handle's own statement cache (`raw`).
+/// Runs a sea-query statement that returns record rows (a SELECT, or an `INSERT`/`UPDATE`
+/// with `RETURNING`; SQL text built once and cached, as for [`query_sql`]) and maps each row in
+/// place, through the handle's own statement cache (`raw`). It runs on the connection of the
+/// job that calls it, so a write stays on the writer, inside its transaction.
 ///
-/// This is the one read path that does not go through SeaORM: SeaORM's rusqlite driver copies
+/// This is the one path that does not go through SeaORM: SeaORM's rusqlite driver copies
 /// every row into an owned row (each column's value, and the column names) before handing it
 /// out, and a list page of records then paid for each value twice (SeaORM's copy, then the
 /// typed copy read from it). Measured in the same sitting against the pre-SeaORM build, that
@@ -1151,7 +1153,8 @@ mod tests {
         let (n, fk, mode, qo): (i64, i64, String, i64) = db
             .read(|c| {
                 let one = |sql: &str| {
-                    query_sql(c, sql, vec![], |r| sql_value(r, 0, true)).map(|mut v| v.remove(0))
+                    scan_sql(c, sql, vec![], |r| Ok(SqlValue::from(r.value(0)?)))
+                        .map(|mut v| v.remove(0))
                 };
                 let int = |v: SqlValue| match v {
                     SqlValue::Integer(i) => i,
@@ -1181,7 +1184,7 @@ mod tests {
         let (_d, db) = open();
         let bad = "SELECT CAST(x'ff00ff' AS TEXT)";
         let r = db
-            .read(move |c| query_sql(c, bad, vec![], |r| sql_value(r, 0, false)))
+            .read(move |c| query_sql(c, bad, vec![], |r| Ok(r.try_get_by_index::<String>(0)?)))
             .await;
         assert!(matches!(r, Err(DbError::Panicked)), "{r:?}");
         for _ in 0..4 {
@@ -1192,7 +1195,7 @@ mod tests {
             assert_eq!(ok, vec![1]);
         }
         let w = db
-            .write(move |c| query_sql(c, bad, vec![], |r| sql_value(r, 0, false)))
+            .write(move |c| query_sql(c, bad, vec![], |r| Ok(r.try_get_by_index::<String>(0)?)))
             .await;
         assert!(matches!(w, Err(DbError::Panicked)), "{w:?}");
         db.write(|c| c.execute_batch("CREATE TABLE t (v INTEGER)"))

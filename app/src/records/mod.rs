@@ -350,7 +350,8 @@ pub fn find_where(
     cond: crate::query::compile::Frag,
     limit: u64,
 ) -> Result<Vec<Record>, DbError> {
-    // The limit is an integer literal, not bound (see `db::query_rows_limit`).
+    // The limit is an integer literal, not bound (see `db::query_rows_limit`, which
+    // `db::scan_rows_limit` shares).
     let sql = format!("{} WHERE {} LIMIT {limit}", select_prefix(c), cond.sql);
     db::scan_sql(conn, &sql, cond.values, |r| row_to_record(c, r))
 }
@@ -629,6 +630,21 @@ mod tests {
             }
         }
         assert!(fast >= 40, "the fast path was taken {fast} times");
+    }
+
+    /// Record rows are read in place (`db::scan_sql`), not through SeaORM's driver, which
+    /// panics on text that is not UTF-8: such text (written by another tool) reads lossily.
+    #[test]
+    fn text_that_is_not_utf8_reads_lossily() {
+        let (conn, c) = kitchen_sink();
+        conn.execute_batch(
+            "INSERT INTO sink (id, title) VALUES ('badtext0000000', CAST(x'61ff62' AS TEXT))",
+        )
+        .expect("insert");
+        let r = find_by_id(&conn, &c, "badtext0000000")
+            .expect("read")
+            .expect("row");
+        assert_eq!(r.data["title"], json!("a\u{fffd}b"));
     }
 
     #[test]
