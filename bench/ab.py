@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """A/B of two or more Ferrobase binaries on the same machine in the same run (for changes on
 a hot path): the same cases, client and seeding as bench/run.py, runs alternating between
-the binaries, medians reported.
+the binaries; medians reported, and a paired ratio (per round, geometric mean) that cancels
+the machine's drift between rounds.
 
     python3 bench/ab.py OLD_BINARY NEW_BINARY [--cases create,view,list] [--repeat 5]
 """
-import argparse, os, random, sys, tempfile
+import argparse, math, os, random, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402
@@ -52,13 +53,19 @@ def main():
     print()
     for i, b in enumerate(args.binaries):
         print(f"bin{i} = {b}")
-    print("\n| case | " + " | ".join(f"bin{i} req/s (p99 ms)" for i in range(len(servers))) + " | bin_last / bin0 |")
-    print("|---|" + "---:|" * (len(servers) + 1))
+    # The median ratio compares runs made at different moments; on a shared machine whose speed
+    # drifts by up to 2x between rounds it can read 10 % either way. The paired ratio compares
+    # the two binaries within each round (runs seconds apart), then takes the geometric mean.
+    print("\n| case | " + " | ".join(f"bin{i} req/s (p99 ms)" for i in range(len(servers)))
+          + " | bin_last / bin0 (medians) | paired (geo. mean of per-round ratios) | runs |")
+    print("|---|" + "---:|" * (len(servers) + 2) + "---|")
     for case, by in results.items():
         cells = [f"{by[s.name]['rps']:.0f} ({by[s.name]['p99']:.1f})" for s in servers]
         ratio = by[servers[-1].name]["rps"] / by[servers[0].name]["rps"]
         runs_txt = " / ".join(" ".join(f"{x:.0f}" for x in by[s.name]["all_rps"]) for s in servers)
-        print(f"| {case} | " + " | ".join(cells) + f" | {ratio:.2f}x | {runs_txt}")
+        last, first = by[servers[-1].name]["all_rps"], by[servers[0].name]["all_rps"]
+        paired = math.exp(sum(math.log(a / b) for a, b in zip(last, first)) / len(first))
+        print(f"| {case} | " + " | ".join(cells) + f" | {ratio:.2f}x | {paired:.3f}x | {runs_txt} |")
 
 
 if __name__ == "__main__":
