@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 echo "== plugin crates depend on ferrobase-plugin and third-party crates only, never on the app"
 python3 tests/plugin-deps.py
 
+echo "== the storage layer's shape: SeaORM, one SQLite, rusqlite only in app/src/db (issue #22)"
+bash tests/storage-layer.sh
+
 echo "== cargo test (unit + end-to-end)"
 cargo test --workspace --locked
 
