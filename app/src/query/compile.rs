@@ -1370,7 +1370,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(300))]
+            #![proptest_config(crate::query::proptest_config(300))]
             /// Random trees compile without panics, and whatever compiles is valid SQL whose
             /// placeholders are all bound.
             #[test]

@@ -816,6 +816,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::query::proptest_config(256))]
         #[test]
         fn printed_trees_reparse_to_the_same_tree(e in arb_expr()) {
             let printed = e.to_string();
