@@ -57,7 +57,7 @@ def main():
     # drifts by up to 2x between rounds it can read 10 % either way. The paired ratio compares
     # the two binaries within each round (runs seconds apart), then takes the geometric mean.
     print("\n| case | " + " | ".join(f"bin{i} req/s (p99 ms)" for i in range(len(servers)))
-          + " | bin_last / bin0 (medians) | paired (geo. mean of per-round ratios) | runs |")
+          + " | bin_last / bin0 (medians) | paired bin_last / bin0 (geo. mean of per-round ratios) | runs |")
     print("|---|" + "---:|" * (len(servers) + 2) + "---|")
     for case, by in results.items():
         cells = [f"{by[s.name]['rps']:.0f} ({by[s.name]['p99']:.1f})" for s in servers]

@@ -848,12 +848,13 @@ impl ScanRow<'_> {
 /// place, through the handle's own statement cache (`raw`). It runs on the connection of the
 /// job that calls it, so a write stays on the writer, inside its transaction.
 ///
-/// This is the one path that does not go through SeaORM: SeaORM's rusqlite driver copies
+/// This is the one statement path that does not go through SeaORM (the writer's transaction
+/// control on `raw` aside, see [`Conn`]): SeaORM's rusqlite driver copies
 /// every row into an owned row (each column's value, and the column names) before handing it
 /// out, and a list page of records then paid for each value twice (SeaORM's copy, then the
 /// typed copy read from it). Measured in the same sitting against the pre-SeaORM build, that
-/// cost lists about 12 % of their throughput (`docs/performance.md`, issue #22); reading the
-/// columns borrowed here costs nothing beyond SQLite's own step. The statement is still built
+/// cost lists about 12 % of their throughput (`docs/performance.md`, issue #22); here each
+/// column is borrowed from the statement and decoded once. The statement is still built
 /// with sea-query and its values bound by `sea-query-rusqlite`, the binder SeaORM's driver
 /// uses, so a value binds the same on both paths.
 pub fn scan_sql<T>(
